@@ -1,0 +1,1 @@
+"""lvlm: visual instruction tuning and instruction-following evaluation."""

@@ -1,0 +1,1 @@
+"""lvlm.data package."""

@@ -1,0 +1,1 @@
+"""lvlm.training package."""
