@@ -1,0 +1,102 @@
+"""``python train.py``: train an LVLM with Hydra, Lightning and W&B.
+
+Composes ``conf/train.yaml``, seeds everything, builds the model and data, applies the stage freeze policy,
+trains (resuming from ``ckpt_path`` when given; ``init_from`` loads trainable weights such as a stage-1
+projector first), and writes into the Hydra run directory: the resolved config, ``metrics.jsonl``,
+``skipped.json``, checkpoints and the offline W&B run. Ends by printing where everything is.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from lvlm.data.datamodule import LlavaDataModule
+from lvlm.errors import LvlmError
+from lvlm.models.presets import build_model
+from lvlm.training.module import LVLMModule
+from lvlm.utils.runtime import PROJECT_ROOT, apply_offline_defaults, report_user_errors
+from lvlm.utils.wandb_utils import finish_wandb, wandb_run_dir
+
+log = logging.getLogger("lvlm.train")
+
+
+def build_module(cfg: DictConfig) -> tuple[LVLMModule, LlavaDataModule]:
+    pl.seed_everything(int(cfg.seed), workers=True)
+    built = build_model(cfg.model, cache_dir=Path(cfg.paths.cache_dir))
+    template = str(cfg.stage.template or built.template)
+    module = LVLMModule(
+        built.model,
+        OmegaConf.to_container(cfg.stage.train, resolve=True),  # type: ignore[arg-type]
+        instantiate(cfg.stage.optimizer),
+        instantiate(cfg.stage.scheduler) if cfg.stage.get("scheduler") else None,
+        OmegaConf.to_container(cfg.stage.part_lr, resolve=True) if cfg.stage.get("part_lr") else None,  # type: ignore[arg-type]
+    )
+    if cfg.get("init_from"):
+        load_trainable(module, Path(cfg.init_from))
+    datamodule = LlavaDataModule(cfg.data, built.tokenizer, built.model, template)
+    return module, datamodule
+
+
+def load_trainable(module: LVLMModule, path: Path) -> None:
+    """Initialise from another run's trainable weights (e.g. the stage-1 projector)."""
+    if not path.is_file():
+        raise LvlmError(f"{path}: init_from checkpoint not found; fix: pass an existing .ckpt file")
+    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    own = module.state_dict()
+    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    module.load_state_dict(matched, strict=False)
+    log.info("initialised %d tensors from %s", len(matched), path)
+
+
+def run(cfg: DictConfig) -> dict[str, object]:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+    module, datamodule = build_module(cfg)
+    log.info("trainable parameters: %s", module.trainable_counts)
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    started = time.time()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if trainer.is_global_zero:
+        datamodule.write_skip_report(run_dir)
+    return summarize(trainer, run_dir, loggers, time.time() - started)
+
+
+def summarize(trainer: pl.Trainer, run_dir: Path, loggers: list, seconds: float) -> dict[str, object]:
+    ckpt = trainer.checkpoint_callback
+    summary = {
+        "run_dir": str(run_dir),
+        "checkpoint": getattr(ckpt, "last_model_path", "") or getattr(ckpt, "best_model_path", ""),
+        "metrics": str(run_dir / "metrics.jsonl"),
+        "wandb": str(wandb_run_dir(loggers) or "disabled"),
+        "steps": trainer.global_step,
+        "seconds": round(seconds, 1),
+    }
+    if trainer.is_global_zero:
+        width = max(len(k) for k in summary)
+        print("\n".join(f"{k.ljust(width)} : {v}" for k, v in summary.items()))
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="train")
+@report_user_errors
+def main(cfg: DictConfig) -> None:
+    apply_offline_defaults()
+    try:
+        run(cfg)
+    except BaseException:
+        finish_wandb(exit_code=1)
+        raise
+    finish_wandb()

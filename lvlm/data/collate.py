@@ -1,0 +1,36 @@
+"""Batch collation for conversation samples.
+
+Right-pads ``input_ids`` with the pad id and ``labels`` with ``IGNORE_INDEX``, builds the attention mask,
+and stacks the images of the samples that have one, in sample order (the order in which the LVLM's
+mask-based splice consumes them). Text-only samples contribute no image.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lvlm.data.conversation import IGNORE_INDEX
+
+
+class ConversationCollator:
+    def __init__(self, pad_token_id: int) -> None:
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor | None]:
+        length = max(len(item["input_ids"]) for item in items)
+        input_ids = torch.full((len(items), length), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(items), length), IGNORE_INDEX, dtype=torch.long)
+        attention_mask = torch.zeros((len(items), length), dtype=torch.long)
+        for row, item in enumerate(items):
+            n = len(item["input_ids"])
+            input_ids[row, :n] = item["input_ids"]
+            labels[row, :n] = item["labels"]
+            attention_mask[row, :n] = 1
+        images = [item["pixel_values"] for item in items if "pixel_values" in item]
+        pixel_values = torch.stack(images) if images else None
+        return {
+            "input_ids": input_ids,
+            "labels": labels,
+            "attention_mask": attention_mask,
+            "pixel_values": pixel_values,
+        }

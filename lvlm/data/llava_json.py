@@ -1,0 +1,148 @@
+"""LLaVA-format conversation datasets (JSON list + image folder).
+
+Each record has ``id``, optional ``image`` (path relative to ``image_root``) and ``conversations`` (a list
+of ``{"from": "human"|"gpt", "value": ...}``). Records are validated when the dataset opens: structure,
+assistant turns, image file present and decodable, and ``<image>`` placeholders (at most one per image; a
+record with an image but no placeholder gets one prepended, as LLaVA does). With ``on_error="raise"`` the
+first bad record stops the run with one line naming file, record and fix; with ``"skip"`` bad records are
+counted by reason in ``SkipReport`` and reported at the end of the run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+from transformers import PreTrainedTokenizerBase
+
+from lvlm.data.conversation import (
+    IMAGE_PLACEHOLDER,
+    ChatTemplate,
+    encode_conversation,
+    turns_from_llava,
+)
+from lvlm.data.images import ImageProcessor, verify_image
+from lvlm.errors import ConfigError, DataError
+
+
+@dataclass
+class SkipReport:
+    """Skipped records by reason, with a few example messages per reason."""
+
+    counts: Counter = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, reason: str, message: str) -> None:
+        self.counts[reason] += 1
+        self.examples.setdefault(reason, [])
+        if len(self.examples[reason]) < 3:
+            self.examples[reason].append(message)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def as_dict(self) -> dict:
+        return {"total": self.total, "by_reason": dict(self.counts), "examples": self.examples}
+
+
+def read_records(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise DataError(
+            str(path), "dataset file not found", "check data.train_json / build the dataset first"
+        )
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(str(path), f"invalid JSON at line {exc.lineno} ({exc.msg})", "fix the file") from exc
+    if not isinstance(records, list):
+        raise DataError(str(path), "top level is not a list of records", "write a JSON list of records")
+    return records
+
+
+def validate_record(record: object, index: int, source: str, image_root: Path) -> list[tuple[str, str]]:
+    """Return the record's (user, assistant) turns or raise ``DataError``."""
+    if not isinstance(record, dict) or not isinstance(record.get("conversations"), list):
+        raise DataError(
+            source, "missing 'conversations' list", "give every record a conversations list", index
+        )
+    name = record.get("id", index)
+    turns = turns_from_llava(record["conversations"], source, name)
+    placeholders = sum(user.count(IMAGE_PLACEHOLDER) for user, _ in turns)
+    placeholders += sum(answer.count(IMAGE_PLACEHOLDER) for _, answer in turns)
+    has_image = bool(record.get("image"))
+    if placeholders > int(has_image):
+        problem = f"{placeholders} <image> placeholders but {int(has_image)} image(s)"
+        raise DataError(source, problem, "use one <image> placeholder per image, in the question", name)
+    if has_image:
+        verify_image(image_root / str(record["image"]), source, name)
+        if placeholders == 0:
+            turns[0] = (f"{IMAGE_PLACEHOLDER}\n{turns[0][0]}", turns[0][1])
+    return turns
+
+
+class LlavaJsonDataset(Dataset):
+    """Tokenised LLaVA-format samples: ``input_ids``, ``labels`` and an optional ``pixel_values``."""
+
+    def __init__(
+        self,
+        json_path: Path,
+        image_root: Path,
+        tokenizer: PreTrainedTokenizerBase,
+        template: ChatTemplate,
+        image_processor: ImageProcessor,
+        num_image_tokens: int,
+        image_token_id: int,
+        max_length: int,
+        on_error: str = "raise",
+    ) -> None:
+        if on_error not in ("raise", "skip"):
+            raise ConfigError(f"data.on_error must be 'raise' or 'skip', got '{on_error}'")
+        self.source, self.image_root = str(json_path), Path(image_root)
+        self.tokenizer, self.template, self.processor = tokenizer, template, image_processor
+        self.num_image_tokens, self.image_token_id, self.max_length = (
+            num_image_tokens,
+            image_token_id,
+            max_length,
+        )
+        self.skips = SkipReport()
+        self.samples: list[tuple[dict, list[tuple[str, str]]]] = []
+        for index, record in enumerate(read_records(Path(json_path))):
+            try:
+                self.samples.append((record, validate_record(record, index, self.source, self.image_root)))
+            except DataError as exc:
+                if on_error == "raise":
+                    raise
+                self.skips.add(exc.problem.split(" (")[0].split(":")[0], str(exc))
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        record, turns = self.samples[index]
+        name = record.get("id", index)
+        encoded = encode_conversation(
+            self.tokenizer,
+            self.template,
+            turns,
+            self.num_image_tokens,
+            self.image_token_id,
+            self.source,
+            name,
+        )
+        input_ids, labels = encoded.input_ids[: self.max_length], encoded.labels[: self.max_length]
+        if (
+            encoded.num_images
+            and input_ids.count(self.image_token_id) < self.num_image_tokens * encoded.num_images
+        ):
+            raise DataError(self.source, "image tokens cut by max_length", "raise data.max_length", name)
+        item = {"input_ids": torch.tensor(input_ids), "labels": torch.tensor(labels)}
+        if encoded.num_images:
+            item["pixel_values"] = self.processor.load(
+                self.image_root / str(record["image"]), self.source, name
+            )
+        return item

@@ -1,0 +1,79 @@
+"""Language-model and tokenizer loading, and LoRA.
+
+``build_tokenizer_from_cfg`` returns the project's tiny tokenizer (offline default) or a Hugging Face
+tokenizer by path/hub id, with the ``<image>`` placeholder and a pad token added. ``build_llm`` builds a
+random Llama-architecture causal LM from a config dict (tiny presets) or loads one with
+``AutoModelForCausalLM.from_pretrained`` (real presets), resizing embeddings to the tokenizer.
+``apply_lora`` wraps the LLM with peft LoRA adapters when configured.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from lvlm.data.conversation import LLAMA2_CHAT_JINJA
+from lvlm.errors import ConfigError
+from lvlm.models.tokenizer import IMAGE_TOKEN, load_or_build_tokenizer
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def build_tokenizer_from_cfg(cfg: dict[str, Any], cache_dir: Path | None) -> PreTrainedTokenizerBase:
+    kind = cfg.get("kind", "tiny")
+    if kind == "tiny":
+        return load_or_build_tokenizer(cache_dir, int(cfg.get("vocab_size", 1024)))
+    if kind != "hf":
+        raise ConfigError(f"model.tokenizer.kind must be 'tiny' or 'hf', got '{kind}'")
+    tok = AutoTokenizer.from_pretrained(cfg["name_or_path"], use_fast=True)
+    if IMAGE_TOKEN not in tok.get_vocab():
+        tok.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
+    if tok.pad_token is None:
+        tok.pad_token = tok.unk_token or tok.eos_token
+    if not getattr(tok, "chat_template", None):
+        tok.chat_template = LLAMA2_CHAT_JINJA
+    return tok
+
+
+def build_llm(cfg: dict[str, Any], tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+    dtype = DTYPES[cfg.get("dtype", "float32")]
+    if cfg.get("name_or_path"):
+        llm = AutoModelForCausalLM.from_pretrained(cfg["name_or_path"], dtype=dtype)
+    else:
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **dict(cfg.get("config") or {}),
+        )
+        llm = LlamaForCausalLM(config).to(dtype)
+    if llm.get_input_embeddings().num_embeddings < len(tokenizer):
+        llm.resize_token_embeddings(len(tokenizer))
+    return llm
+
+
+def apply_lora(llm: PreTrainedModel, cfg: dict[str, Any] | None) -> PreTrainedModel:
+    """Wrap ``llm`` with LoRA adapters when ``cfg`` is given (``r``, ``alpha``, ``dropout``, targets)."""
+    if not cfg:
+        return llm
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        r=int(cfg["r"]),
+        lora_alpha=int(cfg["alpha"]),
+        lora_dropout=float(cfg.get("dropout", 0.05)),
+        target_modules=list(cfg.get("target_modules") or ["q_proj", "k_proj", "v_proj", "o_proj"]),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(llm, lora)

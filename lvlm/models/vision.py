@@ -1,0 +1,94 @@
+"""Vision towers behind one interface: open_clip and Hugging Face CLIP.
+
+A ``VisionTower`` maps normalised pixels ``[B, 3, H, W]`` to patch features ``[B, N, D]`` taken from a
+chosen encoder layer (LLaVA's default: the second-to-last) without the CLS token. Two implementations:
+``OpenClipTower`` builds any open_clip model by name (the project registers its own tiny configs from
+``open_clip_configs/``; ``pretrained=None`` gives random weights offline) and ``HFClipTower`` wraps
+``transformers.CLIPVisionModel`` built from a config or loaded from a path/hub id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+_CONFIG_DIR = Path(__file__).parent / "open_clip_configs"
+
+
+class VisionTower(nn.Module):
+    """Common attributes: ``image_size``, ``hidden_size``, ``num_patches``, ``mean``, ``std``."""
+
+    image_size: int
+    hidden_size: int
+    num_patches: int
+    mean: tuple[float, float, float] = OPENAI_CLIP_MEAN
+    std: tuple[float, float, float] = OPENAI_CLIP_STD
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def register_open_clip_configs() -> None:
+    """Make the project's tiny architectures known to open_clip (idempotent)."""
+    import open_clip
+
+    if "lvlm-tiny-vit" not in open_clip.list_models():
+        open_clip.add_model_config(_CONFIG_DIR)
+
+
+class OpenClipTower(VisionTower):
+    """The visual half of an open_clip CLIP model."""
+
+    def __init__(self, model_name: str, pretrained: str | None = None, select_layer: int = -2) -> None:
+        super().__init__()
+        import open_clip
+
+        register_open_clip_configs()
+        clip = open_clip.create_model(model_name, pretrained=pretrained)
+        self.visual = clip.visual
+        del clip
+        self.select_layer = select_layer
+        size = self.visual.image_size
+        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        patch = self.visual.patch_size
+        patch = int(patch[0] if isinstance(patch, (tuple, list)) else patch)
+        self.num_patches = (self.image_size // patch) ** 2
+        self.hidden_size = int(self.visual.transformer.width)
+        self.num_layers = len(self.visual.transformer.resblocks)
+        self.mean = tuple(getattr(self.visual, "image_mean", None) or OPENAI_CLIP_MEAN)
+        self.std = tuple(getattr(self.visual, "image_std", None) or OPENAI_CLIP_STD)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        layer = self.select_layer % self.num_layers
+        out = self.visual.forward_intermediates(
+            pixel_values, indices=[layer], stop_early=True, intermediates_only=True, output_fmt="NLC"
+        )
+        return out["image_intermediates"][0]
+
+
+class HFClipTower(VisionTower):
+    """``transformers.CLIPVisionModel``; patch features of ``hidden_states[select_layer]`` minus CLS."""
+
+    def __init__(
+        self, name_or_path: str | None = None, config: dict | None = None, select_layer: int = -2
+    ) -> None:
+        super().__init__()
+        from transformers import CLIPVisionConfig, CLIPVisionModel
+
+        if name_or_path is not None:
+            self.model = CLIPVisionModel.from_pretrained(name_or_path)
+        else:
+            self.model = CLIPVisionModel(CLIPVisionConfig(**(config or {})))
+        cfg = self.model.config
+        self.select_layer = select_layer
+        self.image_size = int(cfg.image_size)
+        self.hidden_size = int(cfg.hidden_size)
+        self.num_patches = (cfg.image_size // cfg.patch_size) ** 2
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        out = self.model(pixel_values=pixel_values, output_hidden_states=True)
+        return out.hidden_states[self.select_layer][:, 1:]

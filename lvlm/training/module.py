@@ -1,0 +1,78 @@
+"""LightningModule for LVLM training.
+
+Owns the training/validation steps, the optimizer with per-part parameter groups (projector and LLM can
+have their own learning rates), the scheduler (instantiated from config as ``_partial_`` callables), and
+the trainable-only checkpoint hooks. The freeze policy itself lives in ``lvlm.training.freeze``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from lvlm.models.lvlm import LVLM
+from lvlm.training.checkpoint import check_frozen, filter_state_dict, frozen_fingerprint
+from lvlm.training.freeze import apply_stage, trainable_names
+
+
+class LVLMModule(pl.LightningModule):
+    def __init__(
+        self,
+        model: LVLM,
+        train_parts: dict[str, bool],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        part_lr: dict[str, float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.trainable_counts = apply_stage(model, train_parts)
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.part_lr = dict(part_lr or {})
+        self.strict_loading = False  # checkpoints hold trainable parameters only
+        self._trainable = {f"model.{name}" for name in trainable_names(model)}
+        self._frozen_fp = frozen_fingerprint(model, trainable_names(model))
+
+    def forward(self, **batch: Any) -> Any:
+        return self.model(**batch)
+
+    def _loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        return self.model(**batch).loss
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self._loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self._loss(batch)
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        groups = []
+        for part in ("vision", "projector", "llm"):
+            params = [p for p in getattr(self.model, part).parameters() if p.requires_grad]
+            if params:
+                group: dict[str, Any] = {"params": params, "name": part}
+                if part in self.part_lr:
+                    group["lr"] = float(self.part_lr[part])
+                groups.append(group)
+        if not groups:
+            raise ValueError("no trainable parameters: check stage.train")
+        optimizer = self.optimizer_factory(groups)
+        if self.scheduler_factory is None:
+            return optimizer
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler_factory(optimizer, total_steps=total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["state_dict"] = filter_state_dict(checkpoint["state_dict"], self._trainable, "")
+        checkpoint["lvlm"] = {"frozen_fingerprint": self._frozen_fp, "trainable": sorted(self._trainable)}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_frozen(checkpoint.get("lvlm", {}).get("frozen_fingerprint"), self._frozen_fp)
