@@ -76,9 +76,10 @@ def run(cfg: DictConfig) -> dict[str, object]:
 
 def summarize(trainer: pl.Trainer, run_dir: Path, loggers: list, seconds: float) -> dict[str, object]:
     ckpt = trainer.checkpoint_callback
+    ckpt_path = getattr(ckpt, "last_model_path", "") or getattr(ckpt, "best_model_path", "")
     summary = {
         "run_dir": str(run_dir),
-        "checkpoint": getattr(ckpt, "last_model_path", "") or getattr(ckpt, "best_model_path", ""),
+        "checkpoint": ckpt_path if ckpt_path and Path(ckpt_path).exists() else "none saved",
         "metrics": str(run_dir / "metrics.jsonl"),
         "wandb": str(wandb_run_dir(loggers) or "disabled"),
         "steps": trainer.global_step,

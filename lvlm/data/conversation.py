@@ -151,6 +151,10 @@ def encode_conversation(
     record: str | int | None = None,
 ) -> Encoded:
     """Token ids and labels for a conversation; labels only on assistant tokens."""
+    if template.style == "plain" and len(turns) != 1:
+        raise DataError(
+            source, f"the plain template takes one turn, got {len(turns)}", "use a chat template", record
+        )
     input_ids: list[int] = []
     labels: list[int] = []
     num_images = 0

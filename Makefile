@@ -1,0 +1,38 @@
+# lvlm: every target installs what it needs into .venv first (idempotent).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install demo test test-fast lint format bench clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --compile -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install lvlm with dev tools
+
+demo: $(STAMP)  ## train the tiny LVLM on synthetic data (CPU, offline, ~1-2 min)
+	$(PY) train.py
+
+test: $(STAMP)  ## lint, then the whole test suite (what CI runs)
+	$(VENV)/bin/ruff check --quiet .
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest
+
+test-fast: $(STAMP)  ## tests without the slow ones
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -m "not slow"
+
+lint: $(STAMP)  ## ruff check + format check
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: $(STAMP)  ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
+
+clean:  ## remove run outputs and caches (keeps .venv)
+	rm -rf outputs/train outputs/multirun outputs/evaluate .cache .pytest_cache .ruff_cache

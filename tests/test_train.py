@@ -1,0 +1,103 @@
+"""End-to-end training through ``train.py``: smoke, learning, resume, DDP, multirun, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+QUIET = ["logger=none", "~callbacks.progress"]
+
+
+def _metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _ok(result) -> None:
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_fast_dev_run(tmp_path):
+    result = run_cli("train.py", "debug=fast", f"hydra.run.dir={tmp_path}")
+    _ok(result)
+    assert (tmp_path / "config.yaml").exists()
+    assert "run_dir" in result.stdout
+
+
+def test_short_training_lowers_the_loss(tmp_path):
+    _ok(
+        run_cli(
+            "train.py", "trainer.max_steps=60", "trainer.max_epochs=-1", *QUIET, f"hydra.run.dir={tmp_path}"
+        )
+    )
+    losses = [m["train/loss"] for m in _metrics(tmp_path) if "train/loss" in m]
+    assert len(losses) == 60
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < 0.5 * first, (first, last)
+
+
+def test_resume_continues_at_the_saved_step(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    common = ["trainer.max_epochs=-1", "callbacks.checkpoint.every_n_train_steps=8", *QUIET]
+    _ok(run_cli("train.py", "trainer.max_steps=8", *common, f"hydra.run.dir={first}"))
+    ckpt = first / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    assert state["global_step"] == 8
+    keys = list(state["state_dict"])
+    assert keys and not any(k.startswith("model.vision.") for k in keys)  # trainable-only
+    assert any(k.startswith("model.projector.") for k in keys) and any(
+        k.startswith("model.llm.") for k in keys
+    )
+    _ok(run_cli("train.py", "trainer.max_steps=12", *common, f"ckpt_path={ckpt}", f"hydra.run.dir={second}"))
+    steps = [m["step"] for m in _metrics(second) if "train/loss" in m]
+    assert steps[0] == 9 and steps[-1] == 12
+
+
+def test_ddp_two_cpu_processes(tmp_path):
+    result = run_cli("train.py", "trainer=ddp_cpu", "trainer.max_steps=4", "trainer.max_epochs=-1",
+                     *QUIET, f"hydra.run.dir={tmp_path}")  # fmt: skip
+    _ok(result)
+    steps = [m["step"] for m in _metrics(tmp_path) if "train/loss" in m]
+    assert steps == [1, 2, 3, 4]  # written once, by rank 0
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 4
+
+
+def test_multirun_gives_separate_dirs_and_wandb_runs(tmp_path):
+    result = run_cli("train.py", "--multirun", "seed=0,1", "trainer.max_steps=3", "trainer.max_epochs=-1",
+                     "~callbacks.progress", f"hydra.sweep.dir={tmp_path}")  # fmt: skip
+    _ok(result)
+    job_dirs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and (p / "config.yaml").exists())
+    assert [p.name for p in job_dirs] == ["0_tiny-synthetic-finetune-s0", "1_tiny-synthetic-finetune-s1"]
+    runs = [list((p / "wandb").glob("offline-run-*")) for p in job_dirs]
+    assert all(len(r) == 1 for r in runs)
+    assert runs[0][0].name.split("-")[-1] != runs[1][0].name.split("-")[-1]
+
+
+def test_bad_dataset_is_one_clear_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"id": "r0", "conversations": [{"from": "human", "value": "hi"}]}]))
+    args = ["data=llava_instruct", f"data.train_json={bad}", f"data.image_root={tmp_path}", *QUIET]
+    result = run_cli("train.py", *args, f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {bad}: record r0: conversation has no assistant turn; fix: add a 'gpt' answer "
+                      "or drop the record"]  # fmt: skip
+    assert "Traceback" not in result.stderr
+
+
+def test_skip_policy_reports_skipped_records(tmp_path):
+    good = {"id": "g", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}
+    bad = {"id": "b", "image": "missing.png", "conversations": good["conversations"]}
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps([good] * 20 + [bad]))
+    args = ["data=llava_instruct", f"data.train_json={data}", f"data.image_root={tmp_path}",
+            "data.on_error=skip", "data.num_workers=0", "data.batch_size=4", "trainer.max_steps=2",
+            "trainer.max_epochs=-1"]  # fmt: skip
+    _ok(run_cli("train.py", *args, *QUIET, f"hydra.run.dir={tmp_path / 'run'}"))
+    report = json.loads((tmp_path / "run" / "skipped.json").read_text())
+    assert report["total"] == 1 and "missing.png" in report["examples"]["image file not found"][0]
