@@ -39,6 +39,11 @@ def build_module(cfg: DictConfig) -> tuple[LVLMModule, LlavaDataModule]:
         instantiate(cfg.stage.optimizer),
         instantiate(cfg.stage.scheduler) if cfg.stage.get("scheduler") else None,
         OmegaConf.to_container(cfg.stage.part_lr, resolve=True) if cfg.stage.get("part_lr") else None,  # type: ignore[arg-type]
+        base={
+            "model": OmegaConf.to_container(cfg.model, resolve=True),
+            "seed": int(cfg.seed),
+            "template": template,
+        },
     )
     if cfg.get("init_from"):
         load_trainable(module, Path(cfg.init_from))

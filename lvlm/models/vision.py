@@ -9,6 +9,7 @@ chosen encoder layer (LLaVA's default: the second-to-last) without the CLS token
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -48,7 +49,13 @@ class OpenClipTower(VisionTower):
         import open_clip
 
         register_open_clip_configs()
-        clip = open_clip.create_model(model_name, pretrained=pretrained)
+        previous = logging.root.manager.disable
+        if pretrained is None:  # random init is intended here; open_clip would warn on the root logger
+            logging.disable(logging.WARNING)
+        try:
+            clip = open_clip.create_model(model_name, pretrained=pretrained)
+        finally:
+            logging.disable(previous)
         self.visual = clip.visual
         del clip
         self.select_layer = select_layer

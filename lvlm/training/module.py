@@ -26,9 +26,11 @@ class LVLMModule(pl.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., Any] | None = None,
         part_lr: dict[str, float] | None = None,
+        base: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.model = model
+        self.base = dict(base or {})  # how to rebuild the frozen parts: model config, seed, template
         self.trainable_counts = apply_stage(model, train_parts)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.part_lr = dict(part_lr or {})
@@ -72,7 +74,11 @@ class LVLMModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["state_dict"] = filter_state_dict(checkpoint["state_dict"], self._trainable, "")
-        checkpoint["lvlm"] = {"frozen_fingerprint": self._frozen_fp, "trainable": sorted(self._trainable)}
+        checkpoint["lvlm"] = {
+            "frozen_fingerprint": self._frozen_fp,
+            "trainable": sorted(self._trainable),
+            "base": self.base,
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         check_frozen(checkpoint.get("lvlm", {}).get("frozen_fingerprint"), self._frozen_fp)
