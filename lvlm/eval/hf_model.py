@@ -27,16 +27,24 @@ DTYPES: dict[str, torch.dtype] = {
 _SAMPLES_PER_TENSOR = 4096
 
 
+_INTEGER_VIEWS = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _bit_pattern_sum(flat: torch.Tensor) -> int:
+    """Sum of the elements' bit patterns as integers: exact, so independent of thread count and order."""
+    return int(flat.contiguous().view(_INTEGER_VIEWS[flat.element_size()]).sum(dtype=torch.int64))
+
+
 def _parameter_digest(model: torch.nn.Module) -> str:
-    """Hash of every parameter's name, shape, dtype, float64 sum and a strided sample of its values."""
+    """Hash of every tensor's name, shape, dtype, bit-pattern sum and a strided sample of its values."""
     digest = hashlib.sha256()
     with torch.no_grad():
         for name, tensor in sorted(model.state_dict().items()):
             flat = tensor.detach().reshape(-1)
             stride = max(1, flat.numel() // _SAMPLES_PER_TENSOR)
             sample = flat[::stride].to(torch.float64).cpu().numpy().tobytes()
-            total = float(flat.sum(dtype=torch.float64)) if flat.numel() else 0.0
-            digest.update(f"{name}|{tuple(flat.shape)}|{tensor.shape}|{tensor.dtype}|{total!r}|".encode())
+            checksum = _bit_pattern_sum(flat) if flat.numel() else 0
+            digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}|{checksum}|".encode())
             digest.update(sample)
     return digest.hexdigest()
 
@@ -46,8 +54,10 @@ def _config_json(model: torch.nn.Module) -> str:
     if config is None:
         return "{}"
     values = config.to_dict()
-    for volatile_key in ("transformers_version", "_name_or_path", "_commit_hash"):
+    # keys that save_pretrained/from_pretrained fill in or rewrite; the real dtypes are in the parameter digest
+    for volatile_key in ("transformers_version", "_name_or_path", "_commit_hash", "architectures", "dtype"):
         values.pop(volatile_key, None)
+    values["model_class"] = type(model).__name__
     return json.dumps(values, sort_keys=True, default=str)
 
 

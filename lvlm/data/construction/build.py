@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue
 
 from lvlm.data.construction import card as cards
 from lvlm.data.construction import datasets as ds
@@ -101,6 +100,7 @@ async def run_stages(
 
     assignments, library = plan
     retries = int(cfg.max_format_retries)
+    release_interrupts = runner.catch_interrupts()
     try:
         caps = await runner.run("caption", items, lambda item: caption_stage(generator, item))
         with_caption = [item for item in items if caps.get(item.id, {}).get("status") == "ok"]
@@ -118,6 +118,7 @@ async def run_stages(
             lambda item: answer_stage(generator, item, caps[item.id]["caption"], qas[item.id]["question"]),
         )
     finally:
+        release_interrupts()
         await generator.aclose()
     return {"caption": caps, "question_answer": qas, "answer": answers}
 
@@ -140,15 +141,7 @@ def _dataset_names(cfg: DictConfig) -> list[str]:
 
 def _construction_config(cfg: DictConfig) -> DictConfig:
     """The resolved backend config with the build seed (interpolations resolved against the full config)."""
-    try:
-        construction = OmegaConf.create(OmegaConf.to_container(cfg.construction, resolve=True))
-    except MissingMandatoryValue as exc:
-        key = (
-            f"construction.{exc.full_key}"
-            if not str(exc.full_key).startswith("construction")
-            else exc.full_key
-        )
-        raise ConfigError(f"{key} is required for this backend; fix: pass {key}=<value>") from None
+    construction = OmegaConf.create(OmegaConf.to_container(cfg.construction, resolve=True))
     missing = sorted(OmegaConf.missing_keys(construction))
     if missing:
         keys = ", ".join(f"construction.{key}" for key in missing)
@@ -168,7 +161,7 @@ def build_datasets(cfg: Any) -> dict[str, Path]:
     names = _dataset_names(cfg)
     output_dir = Path(str(cfg.output_dir)).expanduser()
     if cfg.get("overwrite"):
-        clear_outputs(output_dir, names)
+        clear_outputs(output_dir, list(ds.DATASET_NAMES))  # the stages are shared by all four
     stages_dir = output_dir / STAGES_DIR
     stages_dir.mkdir(parents=True, exist_ok=True)
     construction = _construction_config(cfg)
@@ -178,7 +171,11 @@ def build_datasets(cfg: Any) -> dict[str, Path]:
     by_id = {instruction.id: instruction for instruction in library}
     assignments = assign_instructions(items, library, int(cfg.seed))
     generator = make_generator(construction)
-    check_plan(stages_dir, fingerprint(cfg, generator, items, assignments))
+    try:
+        check_plan(stages_dir, fingerprint(cfg, generator, items, assignments))
+    except ConfigError:
+        asyncio.run(generator.aclose())
+        raise
     runner = StageRunner(
         stages_dir,
         concurrency=int(construction.get("concurrency", 4)),

@@ -9,10 +9,12 @@ request cache; this file only turns replies into text or ``SkipItem``.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from lvlm.data.construction import prompts
+from lvlm.data.construction.clients.base import ChatClient
 from lvlm.data.construction.generators import Feedback, ImageItem, QADraft, SkipItem
 from lvlm.errors import DataError
 
@@ -42,8 +44,8 @@ class LLMGenerator:
     def __init__(
         self,
         backend: str,
-        caption_client: Any,
-        text_client: Any,
+        caption_client: ChatClient,
+        text_client: ChatClient,
         *,
         models: dict[str, str],
         temperature: float = 0.0,
@@ -59,7 +61,7 @@ class LLMGenerator:
         self.temperature, self.seed = temperature, seed
         self.max_tokens = {**DEFAULT_MAX_TOKENS, **(max_tokens or {})}
 
-    async def _chat(self, client: Any, messages: list[dict], purpose: str) -> str:
+    async def _chat(self, client: ChatClient, messages: list[dict], purpose: str) -> str:
         result = await client.chat(
             messages, temperature=self.temperature, max_tokens=self.max_tokens[purpose], seed=self.seed
         )
@@ -74,7 +76,10 @@ class LLMGenerator:
         from lvlm.data.construction.clients.images import image_part
 
         try:
-            picture = image_part(Path(item.path), self.image_max_side, fmt=self.image_format)
+            # decoding and re-encoding a photo takes tens of ms: keep it off the event loop
+            picture = await asyncio.to_thread(
+                image_part, Path(item.path), self.image_max_side, fmt=self.image_format
+            )
         except DataError as exc:
             raise SkipItem("corrupt_image", str(exc)) from exc
         messages = [

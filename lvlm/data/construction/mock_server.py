@@ -7,7 +7,9 @@ answer, concurrently with the others. Replies come from a ``responder`` callback
 ``Fault``); faults can also be scripted in order with ``inject``: 429 with ``retry-after``, 500, timeouts
 (sleep past the client's timeout), malformed JSON, a body without ``choices``, empty content, refusals, 400
 and 401. The server logs every request's body hash (to prove there were no duplicates), its outcome and
-whether an Authorization header was present — never the header's value.
+whether an Authorization header was present — never the header's value. ``GET /mock/stats`` and
+``POST /mock/reset`` expose that log over HTTP, so the server can also run as its own process
+(``python -m lvlm.data.construction.mock_server --latency 0.2`` prints its base URL and serves until stopped).
 
     server = MockChatServer(latency_s=0.2)
     with server as base_url:          # "http://127.0.0.1:<port>/v1"

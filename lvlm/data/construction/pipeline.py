@@ -5,8 +5,8 @@ line, flushed per record) as soon as it finishes. A record is either ``{"id", "s
 ``{"id", "status": "skipped", "reason", "detail"}``; both count as finished, so a rerun skips them and makes
 no backend call for them. Backend failures that survive the client's own retries are *not* written: they
 are counted for this run and retried by the next one; many in a row abort the stage with one line (finished
-records stay on disk). Any other exception stops scheduling, lets in-flight items finish and be recorded,
-then propagates.
+records stay on disk). Any other exception, and a first Ctrl-C, stop scheduling, let the items in flight
+finish and be recorded, then propagate (so no paid request is thrown away).
 
 The item logic of the three stages lives here too: captions and plain answers are rejected when empty or a
 refusal; a formatted answer is checked with ``checkers.check`` and regenerated up to
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -129,6 +131,23 @@ class StageRunner:
     show_progress: bool = True
     max_consecutive_failures: int = 10
     reports: list[StageReport] = field(default_factory=list)
+    stop_requested: bool = False
+
+    def catch_interrupts(self) -> Callable[[], None]:
+        """First Ctrl-C: finish the items in flight, record them, then raise ``KeyboardInterrupt``; a second
+        Ctrl-C stops at once. Call inside the running loop; returns the function that undoes it."""
+        loop = asyncio.get_running_loop()
+
+        def on_interrupt() -> None:
+            self.stop_requested = True
+            loop.remove_signal_handler(signal.SIGINT)  # the next Ctrl-C interrupts immediately
+            print("\nstopping after the items in flight (Ctrl-C again to stop now)", file=sys.stderr)
+
+        try:
+            loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signal support
+            return lambda: None
+        return lambda: loop.remove_signal_handler(signal.SIGINT)
 
     async def run(self, name: str, items: Sequence[ImageItem], work: Work) -> dict[str, Record]:
         """Finish every item of ``items`` not yet recorded for stage ``name``; return all its records."""
@@ -158,14 +177,16 @@ class StageRunner:
         transient = backend_error_types()
 
         async def worker() -> None:
-            while queue and state["fatal"] is None:
+            while queue and state["fatal"] is None and not self.stop_requested:
                 item = queue.pop()
                 try:
                     record = await _record_or_skip(work, item)
+                except asyncio.CancelledError:
+                    raise  # Ctrl-C / cancellation: stop now; finished records are already on disk
                 except transient as exc:
                     _note_failure(report, state, exc, self.max_consecutive_failures)
                     continue
-                except BaseException as exc:
+                except BaseException as exc:  # a bug or a simulated kill: let the other workers finish
                     state["fatal"] = state["fatal"] or exc
                     return
                 state["consecutive"] = 0
@@ -177,6 +198,8 @@ class StageRunner:
         await asyncio.gather(*(worker() for _ in range(max(1, self.concurrency))))
         if state["fatal"] is not None:
             raise state["fatal"]
+        if self.stop_requested:
+            raise KeyboardInterrupt(f"stopped during stage '{report.name}' at the user's request")
 
 
 async def _record_or_skip(work: Work, item: ImageItem) -> Record:

@@ -2,14 +2,16 @@
 
 The construction pipeline only ever talks to a ``ChatClient``: it sends OpenAI-style chat messages and gets a
 ``ChatResult`` back. This file owns that contract (``ChatResult``, ``ChatClient``), the usage counters both
-backends report through ``usage_summary()``, the error raised when a request finally fails, and the helpers
-that normalise OpenAI message content (plain strings or lists of text / image parts).
+backends report through ``usage_summary()``, the error raised when a request finally fails, ``PerLoop`` (event
+loop-bound resources) and the helpers that normalise OpenAI message content (strings or lists of parts).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Protocol, runtime_checkable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from lvlm.errors import LvlmError
 
@@ -49,6 +51,32 @@ class ChatClient(Protocol):
     def usage_summary(self) -> dict: ...
 
     async def aclose(self) -> None: ...
+
+
+T = TypeVar("T")
+
+
+class PerLoop(Generic[T]):
+    """A value bound to the running event loop (semaphore, lock, HTTP client), rebuilt for a new loop.
+
+    Lets one client object serve several ``asyncio.run`` calls one after another.
+    """
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._value: T | None = None
+
+    def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        if self._value is None or self._loop is not loop:
+            self._value, self._loop = self._factory(), loop
+        return self._value
+
+    def current(self) -> T | None:
+        """The value built for the running loop, or None if it has none yet."""
+        loop = asyncio.get_running_loop()
+        return self._value if self._loop is loop else None
 
 
 class ChatRequestError(LvlmError):

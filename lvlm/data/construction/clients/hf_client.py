@@ -26,6 +26,7 @@ from transformers import (
 
 from lvlm.data.construction.clients.base import (
     ChatResult,
+    PerLoop,
     UsageCounter,
     content_parts,
     has_images,
@@ -72,7 +73,7 @@ class HFChatClient:
         self._store = CoalescingCache(
             ResponseCache(cache_dir) if cache_dir else None, self._usage, model=self.model
         )
-        self._gate = asyncio.Semaphore(1)
+        self._gate = PerLoop(lambda: asyncio.Semaphore(1))
         self._load(_resolve_dtype(dtype), multimodal, trust_remote_code)
 
     def __repr__(self) -> str:
@@ -134,7 +135,7 @@ class HFChatClient:
     async def _generate(
         self, messages: list[dict], temperature: float, max_tokens: int, seed: int | None
     ) -> ChatResult:
-        async with self._gate:
+        async with self._gate.get():
             self._usage.api_calls += 1
             result = await asyncio.to_thread(self.generate_sync, messages, temperature, max_tokens, seed)
         self._usage.add_reply(result)

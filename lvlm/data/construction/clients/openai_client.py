@@ -23,7 +23,13 @@ from pathlib import Path
 
 import openai
 
-from lvlm.data.construction.clients.base import ChatRequestError, ChatResult, UsageCounter, validate_messages
+from lvlm.data.construction.clients.base import (
+    ChatRequestError,
+    ChatResult,
+    PerLoop,
+    UsageCounter,
+    validate_messages,
+)
 from lvlm.data.construction.clients.cache import CoalescingCache, ResponseCache, request_key
 from lvlm.data.construction.clients.ratelimit import Backoff, TokenBucket
 from lvlm.errors import ConfigError, LvlmError
@@ -158,14 +164,9 @@ class OpenAIChatClient:
         self.max_tokens_param = max_tokens_param
         self.prices = (price_per_1k_prompt, price_per_1k_completion)
         self._api_key = read_api_key(api_key_env)
-        self._client = openai.AsyncOpenAI(
-            api_key=self._api_key,
-            base_url=base_url or OPENAI_DEFAULT_BASE_URL,
-            max_retries=0,
-            timeout=timeout_s,
-        )
-        self.base_url = str(self._client.base_url).rstrip("/")
-        self._semaphore = asyncio.Semaphore(concurrency)
+        self.base_url = (base_url or OPENAI_DEFAULT_BASE_URL).rstrip("/")
+        self._client = PerLoop(self._new_http_client)
+        self._semaphore = PerLoop(lambda: asyncio.Semaphore(concurrency))
         self._limiter = (
             TokenBucket.per_minute(requests_per_minute, rpm_burst) if requests_per_minute else None
         )
@@ -219,9 +220,16 @@ class OpenAIChatClient:
         return {"backend": self.name, "model": self.model, **self._usage.as_dict()}
 
     async def aclose(self) -> None:
-        await self._client.close()
+        client = self._client.current()
+        if client is not None:
+            await client.close()
 
     # ----- internals ---------------------------------------------------------------------------------------
+    def _new_http_client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
+        )
+
     def _redact(self, text: str) -> str:
         if self._api_key and self._api_key != NO_KEY_PLACEHOLDER:
             text = text.replace(self._api_key, REDACTED)
@@ -270,11 +278,12 @@ class OpenAIChatClient:
         params[self.max_tokens_param] = max_tokens
         if seed is not None:
             params["seed"] = seed
-        async with self._semaphore:
+        client = self._client.get()  # built before taking a rate token: the first build takes ~0.1 s
+        async with self._semaphore.get():
             if self._limiter is not None:
                 await self._limiter.acquire()
             self._usage.api_calls += 1
-            completion = await self._client.chat.completions.create(**params)
+            completion = await client.chat.completions.create(**params)
         result = parse_completion(completion)
         if getattr(completion, "usage", None) is None:
             self._usage.responses_without_usage += 1

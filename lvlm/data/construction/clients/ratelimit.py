@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lvlm.data.construction.clients.base import PerLoop
 from lvlm.errors import ConfigError
 
 
@@ -32,7 +33,7 @@ class TokenBucket:
         self._clock = clock
         self._tokens = float(capacity)
         self._updated = clock()
-        self._lock = asyncio.Lock()
+        self._lock = PerLoop(asyncio.Lock)
 
     @classmethod
     def per_minute(cls, requests_per_minute: float, burst: int = 1) -> TokenBucket:
@@ -48,7 +49,7 @@ class TokenBucket:
     async def acquire(self) -> float:
         """Take one token, sleeping as needed; return the seconds waited. Waiters are served in order."""
         waited = 0.0
-        async with self._lock:
+        async with self._lock.get():
             self._refill()
             while self._tokens < 1.0:
                 delay = (1.0 - self._tokens) / self.rate_per_s
