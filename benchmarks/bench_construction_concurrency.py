@@ -1,12 +1,12 @@
 """Benchmark: throughput of the OpenAI-compatible chat client versus its concurrency limit.
 
 Starts the loopback ``MockChatServer`` with a fixed per-request latency (200 ms by default, a stand-in for a
-remote GPT-4 call) in its own process, as a real server would be (``--in-process`` serves from threads of
-this process instead, where the server competes with the client for the GIL). Sends N distinct requests
-through ``OpenAIChatClient`` at each concurrency level (no cache, no rate limit; one untimed warm-up request
-per level builds the HTTP client first) and prints requests, wall time, requests/s, speed-up over
-concurrency 1, the duplicate requests the server saw and its peak number of simultaneous requests. Goal: at least 20x the sequential throughput at concurrency 32 with zero duplicates;
-the exit code is 1 when it is missed.
+remote GPT-4 call) in its own process, as a real server would be (``--in-process`` serves from threads of this
+process instead, where the server competes with the client for the GIL). Sends N distinct requests through
+``OpenAIChatClient`` at each concurrency level (no cache, no rate limit; one untimed warm-up request per level
+builds the HTTP client first) and prints requests, wall time, requests/s, speed-up over concurrency 1, the
+duplicate requests the server saw and its peak number of simultaneous requests. Goal: at least 20x the
+sequential throughput at concurrency 32 with zero duplicates; the exit code is 1 when it is missed.
 
     .venv/bin/python benchmarks/bench_construction_concurrency.py [--requests 128] [--latency 0.2]
 """

@@ -497,6 +497,15 @@ def test_checks_never_raise_on_any_string() -> None:
     assert not check(build_library()[0], None)  # type: ignore[arg-type]
 
 
+def test_checks_stay_fast_on_long_pathological_answers() -> None:
+    library = build_library()
+    start = time.perf_counter()
+    for answer in ("*" * 60_000, "<<" * 30_000, "```" + " " * 60_000, "a* b\n" * 15_000, "[" * 60_000):
+        for instruction in library:
+            check(instruction, answer, request=REQUEST)
+    assert time.perf_counter() - start < 10.0  # quadratic scans took minutes here
+
+
 @pytest.mark.parametrize("content", list(CONTENT_INPUTS), ids=list(CONTENT_INPUTS))
 def test_formatted_answers_pass_their_checkers(content: str) -> None:
     for instruction in build_library():

@@ -1,11 +1,12 @@
 """Checkers for instructions about an answer's wording: length, case, keywords, letters, start and end.
 
 Semantics follow IFEval's documented checks ("less than" is strict, "at least" is inclusive, letters and
-keywords are matched case-insensitively). Deliberate differences, all stricter or closer to the instruction
-text: keyword existence and keyword frequency count whole words ("red" does not match "colored"; IFEval
-matches substrings); the repeated request must be followed by an actual answer; the English-language part of
-the lowercase/capitals instructions is not checked (it needs ``langdetect``; the synthetic backend writes
-English only).
+keywords are matched case-insensitively). Deliberate differences, following the instruction text rather
+than IFEval's implementation: keyword existence and keyword frequency count whole words ("red" does not
+match "colored" or "reds"; IFEval matches substrings, which is stricter for "less than"); capital words are
+word-character runs rather than nltk tokens; the repeated request must be followed by an actual answer; the
+English-language part of the lowercase/capitals instructions is not checked (IFEval uses ``langdetect``,
+which also rejects many short English answers; the synthetic backend writes English only).
 """
 
 from __future__ import annotations

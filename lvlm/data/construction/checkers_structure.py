@@ -93,11 +93,7 @@ def check_title(params: dict, answer: str, request: str | None) -> CheckResult:
 
 @register("combination:two_responses")
 def check_two_responses(params: dict, answer: str, request: str | None) -> CheckResult:
-    pieces = answer.split("******")
-    while pieces and not pieces[0].strip():
-        pieces.pop(0)
-    while pieces and not pieces[-1].strip():
-        pieces.pop()
+    pieces = text.trim_empty(answer.split("******"), str.strip)
     if any(not piece.strip() for piece in pieces):
         return failed("an empty response sits between ****** separators")
     if len(pieces) != 2:

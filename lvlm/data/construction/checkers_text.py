@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 _TERMINATOR = re.compile(r"[.!?]+[\"'”’)\]*_]*(?=\s|$)")
 _ABBREVIATIONS = frozenset(
@@ -26,7 +27,7 @@ _HAS_WORD = re.compile(r"\w")
 _BULLET = re.compile(r"^\s*[*-]\s+\S")
 _HIGHLIGHT = re.compile(r"\*\*([^\n*]+)\*\*|(?<!\*)\*([^\n*]+)\*(?!\*)")
 _PLACEHOLDER = re.compile(r"\[[^\[\]\n]*\w[^\[\]\n]*\]")
-_TITLE = re.compile(r"<<([^\n]+?)>>")
+_TITLE = re.compile(r"<<([^\n<>]+)>>")
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.DOTALL | re.IGNORECASE)
 
 
@@ -87,15 +88,17 @@ def divider_paragraphs(text: str) -> tuple[list[str], int | None]:
 
     Empty pieces before the first or after the last divider are ignored, as IFEval does.
     """
-    pieces = text.split("***")
-    while pieces and not has_word(pieces[0]):
-        pieces.pop(0)
-    while pieces and not has_word(pieces[-1]):
-        pieces.pop()
+    pieces = trim_empty(text.split("***"), has_word)
     for position, piece in enumerate(pieces, 1):
         if not has_word(piece):
             return [], position
     return [piece.strip() for piece in pieces], None
+
+
+def trim_empty(pieces: list[str], keep: Callable[[str], bool]) -> list[str]:
+    """``pieces`` without the leading and trailing pieces that ``keep`` rejects."""
+    kept = [index for index, piece in enumerate(pieces) if keep(piece)]
+    return pieces[kept[0] : kept[-1] + 1] if kept else []
 
 
 def blank_line_paragraphs(text: str) -> list[str]:
@@ -114,7 +117,7 @@ def placeholders(text: str) -> list[str]:
 
 
 def titles(text: str) -> list[str]:
-    """Non-blank titles written as ``<<title>>`` on one line."""
+    """Non-blank titles written as ``<<title>>`` on one line (no angle brackets inside the title)."""
     return [title for title in _TITLE.findall(text) if title.strip("<> ")]
 
 
