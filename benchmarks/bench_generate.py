@@ -32,7 +32,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from lvlm.eval.hf_model import HFScoringModel
 from lvlm.eval.parsing import parse
 from lvlm.eval.scorer_generate import score_generate
-from lvlm.eval.types import PromptItem
+from lvlm.eval.types import INVALID, PromptItem
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO_ROOT.parent / "shared" / "data"
@@ -40,8 +40,11 @@ CHAT_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]"
     "{% else %} {{ m['content'] }} {{ eos_token }}{% endif %}{% endfor %}"
 )
-SST2_SETS = [("natural", "golden", ("positive", "negative")), ("neutral", "foo_bar", ("foo", "bar")),
-             ("unnatural", "swapped", ("negative", "positive"))]  # fmt: skip
+SST2_SETS = [
+    ("natural", "golden", ("positive", "negative")),
+    ("neutral", "foo_bar", ("foo", "bar")),
+    ("unnatural", "swapped", ("negative", "positive")),
+]
 SST2_TEMPLATE = (
     'If a movie review is positive, you need to output "{w0}". If a movie review is negative, you need to '
     'output "{w1}".\nMovie review: {sentence}\nAnswer:'
@@ -61,7 +64,9 @@ def read_sst2_items(n_sentences: int, data_dir: Path = DATA_DIR) -> list[PromptI
     """SST-2 validation sentences rendered under the three SST-2 verbalizer sets (label 1 = positive)."""
     path = data_dir / "sst2" / "becel_sst2_validation.tsv"
     if not path.exists():
-        raise SystemExit(f"{path}: not found; fix: place the shared data beside the repository (../shared/data)")
+        raise SystemExit(
+            f"{path}: not found; fix: place the shared data beside the repository (../shared/data)"
+        )
     with path.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))[:n_sentences]
     items = []
@@ -74,25 +79,65 @@ def read_sst2_items(n_sentences: int, data_dir: Path = DATA_DIR) -> list[PromptI
 
 
 def build_benchmark_model(texts: list[str], shape: ModelShape, seed: int = 0):
-    """A random float32 Llama and a byte-level BPE tokenizer (Llama-2-style chat template) trained on texts."""
+    """A random float32 Llama and a byte-level BPE tokenizer (Llama-2-style chat template) fit on texts."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=shape.vocab, special_tokens=["<pad>", "<s>", "</s>"], show_progress=False,
+        vocab_size=shape.vocab,
+        special_tokens=["<pad>", "<s>", "</s>"],
+        show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )  # fmt: skip
+    )
     tokenizer.train_from_iterator(texts, trainer)
-    wrapped = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
     wrapped.chat_template = CHAT_TEMPLATE
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(wrapped), hidden_size=shape.hidden, num_hidden_layers=shape.layers,
-        num_attention_heads=shape.heads, num_key_value_heads=shape.heads, intermediate_size=shape.intermediate,
-        pad_token_id=wrapped.pad_token_id, bos_token_id=wrapped.bos_token_id, eos_token_id=wrapped.eos_token_id,
+        vocab_size=len(wrapped),
+        hidden_size=shape.hidden,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        num_key_value_heads=shape.heads,
+        intermediate_size=shape.intermediate,
+        pad_token_id=wrapped.pad_token_id,
+        bos_token_id=wrapped.bos_token_id,
+        eos_token_id=wrapped.eos_token_id,
         max_position_embeddings=1024,
-    )  # fmt: skip
+    )
     return LlamaForCausalLM(config).float().eval(), wrapped
+
+
+def fit_answer_format(model: LlamaForCausalLM, scoring: HFScoringModel, items: list[PromptItem], steps: int):
+    """A few seeded AdamW steps teaching the random model to answer ``" <gold word>\\n"``.
+
+    Without them a random model answers gibberish and every parse is INVALID; with them most answers
+    are verbalizer words whose two logits are close, a much sharper test of batch invariance.
+    """
+    if steps <= 0:
+        return
+    generator = torch.Generator().manual_seed(0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+    for _ in range(steps):
+        chosen = torch.randint(len(items), (16,), generator=generator).tolist()
+        prompts = [scoring.encode(scoring.format_prompt(items[i].text)) for i in chosen]
+        answers = [scoring.encode(f" {items[i].words[items[i].gold]}\n") for i in chosen]
+        width = max(len(p) + len(a) for p, a in zip(prompts, answers, strict=True))
+        ids = torch.full((16, width), scoring.pad_token_id)
+        labels = torch.full((16, width), -100)
+        for row, (prompt, answer) in enumerate(zip(prompts, answers, strict=True)):
+            ids[row, : len(prompt) + len(answer)] = torch.tensor(prompt + answer)
+            labels[row, len(prompt) : len(prompt) + len(answer)] = torch.tensor(answer)
+        loss = model(
+            input_ids=ids, attention_mask=(labels != -100) | (ids != scoring.pad_token_id), labels=labels
+        ).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
 
 
 def forward_flops(config: LlamaConfig, context: int, with_head: bool) -> float:
@@ -105,7 +150,7 @@ def forward_flops(config: LlamaConfig, context: int, with_head: bool) -> float:
 
 
 def sequence_flops(config: LlamaConfig, prompt_len: int, new_tokens: int) -> float:
-    """FLOPs of a prefill over ``prompt_len`` tokens (head on the last) and ``new_tokens - 1`` decode steps."""
+    """FLOPs of a prefill of ``prompt_len`` tokens (head on the last) and ``new_tokens - 1`` decode steps."""
     prefill = sum(forward_flops(config, position + 1, False) for position in range(prompt_len))
     prefill += 2 * config.hidden_size * config.vocab_size
     decode = sum(forward_flops(config, prompt_len + step + 1, True) for step in range(max(0, new_tokens - 1)))
@@ -146,9 +191,13 @@ def run_naive(model: HFScoringModel, items: list[PromptItem], max_new_tokens: in
     for item in items:
         prompt = model.encode(model.format_prompt(item.text))
         generated = model.model.generate(
-            torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long), do_sample=False,
-            max_new_tokens=max_new_tokens, eos_token_id=None, pad_token_id=model.pad_token_id,
-        )[0, len(prompt) :].tolist()  # fmt: skip
+            torch.tensor([prompt]),
+            attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=None,
+            pad_token_id=model.pad_token_id,
+        )[0, len(prompt) :].tolist()
         cut = next((i for i, t in enumerate(generated) if t in model.eos_token_ids), len(generated))
         outputs.append((generated, parse(model.decode(generated[:cut]), item.words)))
         flops += sequence_flops(model.model.config, len(prompt), len(generated))
@@ -157,10 +206,14 @@ def run_naive(model: HFScoringModel, items: list[PromptItem], max_new_tokens: in
 
 def run_ours(model: HFScoringModel, items: list[PromptItem], batch_size: int, max_new_tokens: int = 8):
     start = time.perf_counter()
-    predictions = score_generate(model, items, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=False)
+    predictions = score_generate(
+        model, items, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=False
+    )
     elapsed = time.perf_counter() - start
     flops = sum(
-        sequence_flops(model.model.config, len(model.encode(model.format_prompt(item.text))), p.extra["n_tokens"] + 1)
+        sequence_flops(
+            model.model.config, len(model.encode(model.format_prompt(item.text))), p.extra["n_tokens"] + 1
+        )
         for item, p in zip(items, predictions, strict=True)
     )  # counts real tokens only (padding and finished rows are overhead, not useful work)
     return predictions, elapsed, flops
@@ -176,22 +229,38 @@ def compare(model: HFScoringModel, items, naive, ours, max_new_tokens: int = 8) 
         label_same += same_labels
         token_same += same_tokens
         if not (same_labels and same_tokens):
-            disagreements.append({"uid": item.uid, "set": item.set_name, "naive": model.decode(expected),
-                                  "naive_labels": labels, "ours": prediction.raw,
-                                  "ours_labels": (prediction.strict, prediction.lenient)})  # fmt: skip
-    return {"label_agreement": label_same / len(items), "text_agreement": token_same / len(items),
-            "disagreements": disagreements}  # fmt: skip
+            disagreements.append(
+                {
+                    "uid": item.uid,
+                    "set": item.set_name,
+                    "naive": model.decode(expected),
+                    "naive_labels": labels,
+                    "ours": prediction.raw,
+                    "ours_labels": (prediction.strict, prediction.lenient),
+                }
+            )
+    return {
+        "label_agreement": label_same / len(items),
+        "text_agreement": token_same / len(items),
+        "valid_strict": sum(p.strict != INVALID for p in ours) / len(items),
+        "valid_lenient": sum(p.lenient != INVALID for p in ours) / len(items),
+        "correct_lenient": sum(p.lenient == item.gold for item, p in zip(items, ours, strict=True))
+        / len(items),
+        "disagreements": disagreements,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sentences", type=int, default=200, help="SST-2 sentences (x3 verbalizer sets)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--train-steps", type=int, default=40, help="answer-format steps (0 = purely random)")
     parser.add_argument("--json", type=Path, default=None, help="also write the measured numbers here")
     args = parser.parse_args()
     items = read_sst2_items(args.sentences)
     shape = ModelShape()
     model, tokenizer = build_benchmark_model([item.text for item in items], shape)
+    fit_answer_format(model, HFScoringModel(model, tokenizer), items, args.train_steps)
     scoring = HFScoringModel(model, tokenizer)
     peak = matmul_peak()
     naive, naive_time, naive_flops = run_naive(scoring, items)
@@ -201,22 +270,43 @@ def main() -> None:
     params = sum(p.numel() for p in model.parameters())
     rows = [
         ("naive generate (bs 1, 32 tokens)", n / naive_time, naive_time, naive_flops / naive_time),
-        (f"batched scorer (bs {args.batch_size}, <=8 tokens)", n / ours_time, ours_time, ours_flops / ours_time),
+        (
+            f"batched scorer (bs {args.batch_size}, <=8 tokens)",
+            n / ours_time,
+            ours_time,
+            ours_flops / ours_time,
+        ),
     ]
-    print(f"model: Llama hidden {shape.hidden}, {shape.layers} layers, vocab {len(tokenizer)}, {params / 1e6:.1f} M params, "
-          f"fp32, {torch.get_num_threads()} threads; {n} SST-2 prompts; fp32 matmul peak {peak / 1e9:.1f} GFLOP/s")  # fmt: skip
+    print(
+        f"model: Llama hidden {shape.hidden}, {shape.layers} layers, vocab {len(tokenizer)}, "
+        f"{params / 1e6:.1f} M params, fp32, {torch.get_num_threads()} threads; {n} SST-2 prompts; "
+        f"fp32 matmul peak {peak / 1e9:.1f} GFLOP/s"
+    )
     print("| method | examples/s | seconds | model GFLOP/s | % of matmul peak |")
     print("|---|---|---|---|---|")
     for name, rate, seconds, flops in rows:
         print(f"| {name} | {rate:.1f} | {seconds:.1f} | {flops / 1e9:.1f} | {100 * flops / peak:.1f} |")
-    print(f"speed-up: {naive_time / ours_time:.1f}x; parsed-label agreement {100 * result['label_agreement']:.2f} %; "
-          f"generated-text agreement {100 * result['text_agreement']:.2f} %")  # fmt: skip
+    print(
+        f"speed-up: {naive_time / ours_time:.1f}x; parsed-label agreement "
+        f"{100 * result['label_agreement']:.2f} %; "
+        f"generated-text agreement {100 * result['text_agreement']:.2f} %"
+    )
+    print(
+        f"our answers: {100 * result['valid_strict']:.1f} % strict-valid, {100 * result['valid_lenient']:.1f} % "
+        f"lenient-valid, {100 * result['correct_lenient']:.1f} % correct"
+    )
     print(f"disagreements ({len(result['disagreements'])}):")
     for row in result["disagreements"]:
         print("  ", json.dumps(row, ensure_ascii=False))
     if args.json:
-        numbers = {"n": n, "naive_seconds": naive_time, "ours_seconds": ours_time, "peak_flops": peak,
-                   "naive_flops": naive_flops, "ours_flops": ours_flops} | result  # fmt: skip
+        numbers = {
+            "n": n,
+            "naive_seconds": naive_time,
+            "ours_seconds": ours_time,
+            "peak_flops": peak,
+            "naive_flops": naive_flops,
+            "ours_flops": ours_flops,
+        } | result
         args.json.write_text(json.dumps(numbers, indent=2, default=str) + "\n")
 
 

@@ -78,7 +78,9 @@ def test_f1_matches_sklearn_on_random_predictions(seed: int, mode: str) -> None:
     for (task, set_name), score in metrics.by_set.items():
         index = [i for i, item in enumerate(items) if (item.task, item.set_name) == (task, set_name)]
         assert score.n == len(index)
-        assert score.f1 == pytest.approx(_sklearn_f1([items[i] for i in index], [predictions[i] for i in index], mode))
+        assert score.f1 == pytest.approx(
+            _sklearn_f1([items[i] for i in index], [predictions[i] for i in index], mode)
+        )
     neutral_sets = [s.f1 for key, s in metrics.by_set.items() if metrics.set_systems[key] == "neutral"]
     assert metrics.by_system["neutral"].mean_set_f1 == pytest.approx(sum(neutral_sets) / len(neutral_sets))
 
@@ -105,7 +107,9 @@ def test_f1_from_counts_matches_point_metric() -> None:
     counts = cluster_counts(items, predictions, "lenient", "example").sum(dim=0).reshape(3, 6)
     metrics = compute_metrics(items, predictions)
     for index, system in enumerate(LABEL_SYSTEMS):
-        assert float(macro_f1_from_counts(counts[index])) == pytest.approx(metrics.by_system[system].pooled.f1)
+        assert float(macro_f1_from_counts(counts[index])) == pytest.approx(
+            metrics.by_system[system].pooled.f1
+        )
 
 
 def test_bootstrap_is_seeded_and_brackets_the_estimate() -> None:

@@ -30,7 +30,7 @@ CASES = [
     ("negative!", SENTIMENT, 1, 1),
     ("Answer: positive", SENTIMENT, INVALID, 0),
     ("The review is negative.", SENTIMENT, INVALID, 1),
-    ("Sure! The answer is \"negative\"", SENTIMENT, INVALID, 1),
+    ('Sure! The answer is "negative"', SENTIMENT, INVALID, 1),
     ("positively", SENTIMENT, INVALID, INVALID),
     ("nonnegative", SENTIMENT, INVALID, INVALID),
     ("negative, not positive", SENTIMENT, INVALID, 1),

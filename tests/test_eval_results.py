@@ -13,8 +13,13 @@ from lvlm.eval.results import BootstrapSettings, write_results
 from lvlm.eval.types import INVALID, LABEL_SYSTEMS, Prediction, PromptItem
 
 SETS = {"natural": ["golden", "digits"], "neutral": ["foo_bar", "bar_foo"], "unnatural": ["swapped"]}
-WORDS = {"golden": ("positive", "negative"), "digits": ("1", "0"), "foo_bar": ("foo", "bar"),
-         "bar_foo": ("bar", "foo"), "swapped": ("negative", "positive")}  # fmt: skip
+WORDS = {
+    "golden": ("positive", "negative"),
+    "digits": ("1", "0"),
+    "foo_bar": ("foo", "bar"),
+    "bar_foo": ("bar", "foo"),
+    "swapped": ("negative", "positive"),
+}
 
 
 def _run(seed: int = 0) -> tuple[list[PromptItem], list[Prediction]]:
@@ -26,7 +31,9 @@ def _run(seed: int = 0) -> tuple[list[PromptItem], list[Prediction]]:
             for system in LABEL_SYSTEMS:
                 for set_name in SETS[system]:
                     words = WORDS[set_name]
-                    items.append(PromptItem(task, str(uid), set_name, system, f"{task}-{uid}: {words}", words, gold))
+                    items.append(
+                        PromptItem(task, str(uid), set_name, system, f"{task}-{uid}: {words}", words, gold)
+                    )
                     label = rng.choice([0, 1, INVALID])
                     raw = words[label] if label != INVALID else "I cannot say."
                     predictions.append(Prediction(strict=label, lenient=label, raw=f'"{raw}"\n'))
@@ -35,18 +42,37 @@ def _run(seed: int = 0) -> tuple[list[PromptItem], list[Prediction]]:
 
 def _write(run_dir: Path, items: list[PromptItem], predictions: list[Prediction], **extra: object):
     return write_results(
-        run_dir, items=items, predictions=predictions, config={"model": "tiny", "scorer": {"max_new_tokens": 8}},
-        model_fingerprint="f" * 64, template_hash="t1", verbalizer_hash="v1", scorer="generate",
-        bootstrap=BootstrapSettings(n_resamples=300, seed=1), commit="abc123", **extra,
-    )  # fmt: skip
+        run_dir,
+        items=items,
+        predictions=predictions,
+        config={"model": "tiny", "scorer": {"max_new_tokens": 8}},
+        model_fingerprint="f" * 64,
+        template_hash="t1",
+        verbalizer_hash="v1",
+        scorer="generate",
+        bootstrap=BootstrapSettings(n_resamples=300, seed=1),
+        commit="abc123",
+        **extra,
+    )
 
 
 def test_results_json_schema(tmp_path: Path) -> None:
     items, predictions = _run()
     files = _write(tmp_path, items, predictions)
     results = json.loads(files.results_json.read_text())
-    for key in ("config", "model_fingerprint", "git_hash", "hashes", "scorer", "parse_mode", "bootstrap",
-                "summary", "summary_by_mode", "per_task", "per_set"):  # fmt: skip
+    for key in (
+        "config",
+        "model_fingerprint",
+        "git_hash",
+        "hashes",
+        "scorer",
+        "parse_mode",
+        "bootstrap",
+        "summary",
+        "summary_by_mode",
+        "per_task",
+        "per_set",
+    ):
         assert key in results, key
     assert results["hashes"] == {"templates": "t1", "verbalizers": "v1"} and results["git_hash"] == "abc123"
     assert set(results["summary"]) == {"natural", "neutral", "unnatural", "all"}
@@ -56,7 +82,9 @@ def test_results_json_schema(tmp_path: Path) -> None:
         assert 0.0 <= entry["invalid_rate"] <= 1.0
     metrics = compute_metrics(items, predictions)
     assert results["summary"]["all"]["f1"] == pytest.approx(metrics.all_f1, abs=1e-6)
-    assert results["summary"]["natural"]["f1"] == pytest.approx(metrics.by_system["natural"].pooled.f1, abs=1e-6)
+    assert results["summary"]["natural"]["f1"] == pytest.approx(
+        metrics.by_system["natural"].pooled.f1, abs=1e-6
+    )
     assert set(results["summary_by_mode"]) == {"strict", "lenient"}
     assert set(results["per_task"]) == {"sst2", "rte"}
     assert set(results["per_task"]["rte"]) == {*LABEL_SYSTEMS, "all"}
@@ -70,7 +98,17 @@ def test_samples_jsonl_has_one_line_per_prediction(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in files.samples_jsonl.read_text().splitlines()]
     assert len(lines) == len(items)
     first = lines[0]
-    assert {"prompt", "raw", "strict", "lenient", "strict_label", "lenient_label", "gold", "task", "set"} <= set(first)
+    assert {
+        "prompt",
+        "raw",
+        "strict",
+        "lenient",
+        "strict_label",
+        "lenient_label",
+        "gold",
+        "task",
+        "set",
+    } <= set(first)
     assert first["prompt"] == items[0].text and first["raw"] == predictions[0].raw
     invalid = next(line for line in lines if line["lenient"] == INVALID)
     assert invalid["lenient_label"] == "INVALID"

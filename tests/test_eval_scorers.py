@@ -15,7 +15,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from lvlm.errors import ConfigError, UnknownNameError
-from lvlm.eval.batching import left_pad, length_sorted_batches
+from lvlm.eval.batching import common_prefix_length, left_pad, length_sorted_batches, prefill
 from lvlm.eval.hf_model import HFScoringModel, load_hf_scoring_model
 from lvlm.eval.scorer_generate import generate_batch, score_generate
 from lvlm.eval.scorer_loglik import build_request
@@ -49,11 +49,15 @@ def _tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<pad>", "<s>", "</s>"], show_progress=False,
+        vocab_size=400,
+        special_tokens=["<pad>", "<s>", "</s>"],
+        show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )  # fmt: skip
+    )
     tokenizer.train_from_iterator(texts, trainer)
-    wrapped = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
     wrapped.chat_template = CHAT_TEMPLATE
     return wrapped
 
@@ -72,10 +76,16 @@ def tiny() -> HFScoringModel:
     torch.manual_seed(0)
     tokenizer = _tokenizer([*REVIEWS, *(w for pair in WORD_SETS for w in pair)] * 4)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=4, intermediate_size=128, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        intermediate_size=128,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     return HFScoringModel(LlamaForCausalLM(config).float().eval(), tokenizer)
 
 
@@ -85,10 +95,12 @@ def items() -> list[PromptItem]:
     for index, review in enumerate(REVIEWS):
         for set_index, words in enumerate(WORD_SETS):
             text = (
-                f'If a movie review is positive, you need to output "{words[0]}". If a movie review is negative, '
-                f'you need to output "{words[1]}".\nMovie review: {review}\nAnswer:'
+                f'If a movie review is positive, you need to output "{words[0]}". If a movie review is '
+                f'negative, you need to output "{words[1]}".\nMovie review: {review}\nAnswer:'
             )
-            rendered.append(PromptItem("sst2", str(index), f"set{set_index}", "neutral", text, words, index % 2))
+            rendered.append(
+                PromptItem("sst2", str(index), f"set{set_index}", "neutral", text, words, index % 2)
+            )
     return rendered
 
 
@@ -104,18 +116,48 @@ def test_batched_logits_equal_unbatched_logits(tiny: HFScoringModel, items: list
         assert torch.allclose(real, alone[0], atol=1e-5), (real - alone[0]).abs().max()
 
 
+def test_shared_prefix_prefill_equals_unbatched_logits(tiny: HFScoringModel, items: list[PromptItem]) -> None:
+    same_set = [item for item in items if item.set_name == "set1"][:6]
+    prompts = [tiny.encode(tiny.format_prompt(item.text)) for item in same_set]
+    shared = common_prefix_length(prompts)
+    assert shared >= 8, "prompts of one verbalizer set must share their instruction tokens"
+    state = prefill(tiny, prompts, tiny.pad_token_id)
+    assert state.attention_mask.shape[1] == max(len(p) for p in prompts)
+    for row, prompt in enumerate(prompts):
+        alone = left_pad([prompt], tiny.pad_token_id)
+        logits, _ = tiny.forward(tiny.embed(alone.input_ids), alone.attention_mask, alone.position_ids)
+        assert torch.allclose(state.last_logits[row], logits[0, -1], atol=1e-5)
+        assert int(state.position_ids[row, -1]) == len(prompt) - 1
+    # continuing from the shared-prefix cache gives the same next-step logits as continuing alone
+    next_ids = state.last_logits.argmax(-1)
+    mask = torch.cat([state.attention_mask, torch.ones(len(prompts), 1, dtype=torch.long)], dim=1)
+    step, _ = tiny.forward(
+        tiny.embed(next_ids[:, None]), mask, state.position_ids[:, -1:] + 1, state.past_key_values
+    )
+    for row, prompt in enumerate(prompts):
+        ids = torch.tensor([[*prompt, int(next_ids[row])]])
+        with torch.no_grad():
+            full = tiny.model(input_ids=ids).logits[0, -1]
+        assert torch.allclose(step[row, -1], full, atol=1e-5)
+
+
 def test_decode_loop_matches_hf_generate(tiny: HFScoringModel, items: list[PromptItem]) -> None:
     prompts = [tiny.encode(tiny.format_prompt(item.text)) for item in items[:6]]
     ours = generate_batch(tiny, prompts, max_new_tokens=6)
     for prompt, tokens in zip(prompts, ours, strict=True):
         expected = tiny.model.generate(
-            torch.tensor([prompt]), max_new_tokens=len(tokens), do_sample=False, pad_token_id=tiny.pad_token_id
+            torch.tensor([prompt]),
+            max_new_tokens=len(tokens),
+            do_sample=False,
+            pad_token_id=tiny.pad_token_id,
         )[0, len(prompt) :].tolist()
         assert tokens == [t for t in expected if t not in tiny.eos_token_ids][: len(tokens)]
 
 
 @pytest.mark.parametrize("name", ["generate", "loglikelihood"])
-def test_predictions_do_not_depend_on_batch_size(tiny: HFScoringModel, items: list[PromptItem], name: str) -> None:
+def test_predictions_do_not_depend_on_batch_size(
+    tiny: HFScoringModel, items: list[PromptItem], name: str
+) -> None:
     one = run_scorer(name, tiny, items, batch_size=1, progress=False).predictions
     eight = run_scorer(name, tiny, items, batch_size=8, progress=False).predictions
     assert [(p.strict, p.lenient, p.raw) for p in one] == [(p.strict, p.lenient, p.raw) for p in eight]
@@ -138,7 +180,11 @@ def test_loglikelihood_matches_full_forward(tiny: HFScoringModel, items: list[Pr
             start = len(request.context_ids)
             expected = sum(float(logits[start - 1 + j, t]) for j, t in enumerate(continuation))
             assert prediction.loglikelihoods[word_index] == pytest.approx(expected, abs=1e-4)
-        assert prediction.strict == prediction.lenient == int(prediction.loglikelihoods[1] > prediction.loglikelihoods[0])
+        assert (
+            prediction.strict
+            == prediction.lenient
+            == int(prediction.loglikelihoods[1] > prediction.loglikelihoods[0])
+        )
 
 
 def test_continuation_tokens_follow_the_joint_encoding(tiny: HFScoringModel, items: list[PromptItem]) -> None:
@@ -186,7 +232,9 @@ class ScriptedModel:
 def test_generation_stops_at_line_end_and_eos_and_exits_early() -> None:
     model = ScriptedModel()
     answers = ["|yes\nmore text", "|no", "|\n\nok\nmore", "|a long answer that never ends"]
-    items = [PromptItem("t", str(i), "s", "natural", text, ("yes", "no"), 0) for i, text in enumerate(answers)]
+    items = [
+        PromptItem("t", str(i), "s", "natural", text, ("yes", "no"), 0) for i, text in enumerate(answers)
+    ]
     predictions = score_generate(model, items, batch_size=4, max_new_tokens=12, progress=False)
     assert [p.raw for p in predictions] == ["yes\n", "no", "\n\nok\n", "a long answe"]
     assert [(p.strict, p.lenient) for p in predictions] == [(0, 0), (1, 1), (-1, -1), (-1, -1)]
@@ -205,9 +253,13 @@ def test_scorer_registry_lists_valid_names() -> None:
 def test_length_sorted_batches_cover_every_index_once() -> None:
     batches = length_sorted_batches([3, 9, 1, 9, 4], batch_size=2)
     assert batches == [[1, 3], [4, 0], [2]]
+    grouped = length_sorted_batches([3, 9, 1, 9, 4], batch_size=2, groups=["b", "a", "b", "b", "a"])
+    assert grouped == [[1, 4], [3, 0], [2]]
 
 
-def test_cache_resume_computes_only_missing_items(tiny: HFScoringModel, items: list[PromptItem], tmp_path) -> None:
+def test_cache_resume_computes_only_missing_items(
+    tiny: HFScoringModel, items: list[PromptItem], tmp_path
+) -> None:
     reference = run_scorer("generate", tiny, items, batch_size=4, progress=False).predictions
     half = len(items) // 2
     first = run_scorer("generate", tiny, items[:half], batch_size=4, cache_dir=tmp_path, progress=False)
@@ -218,7 +270,9 @@ def test_cache_resume_computes_only_missing_items(tiny: HFScoringModel, items: l
     assert (resumed.n_cached, resumed.n_computed) == (half, len(items) - half)
     assert resumed.predictions == reference
     lines = first.cache_path.read_text().splitlines()
-    assert len(lines) == len(items) + 1 and all(json.loads(line) for line in lines if "half-written" not in line)
+    assert len(lines) == len(items) + 1 and all(
+        json.loads(line) for line in lines if "half-written" not in line
+    )
     again = run_scorer("generate", tiny, items, batch_size=4, cache_dir=tmp_path, progress=False)
     assert (again.n_cached, again.n_computed) == (len(items), 0) and again.predictions == reference
     other = run_scorer("generate", tiny, items[:4], cache_dir=tmp_path, progress=False, max_new_tokens=3)
@@ -241,10 +295,14 @@ def test_killed_run_loses_at_most_one_batch(tiny: HFScoringModel, items: list[Pr
     tiny.forward = dying_forward
     try:
         with pytest.raises(Killed):
-            run_scorer("generate", tiny, items, batch_size=4, cache_dir=tmp_path, progress=False, max_new_tokens=2)
+            run_scorer(
+                "generate", tiny, items, batch_size=4, cache_dir=tmp_path, progress=False, max_new_tokens=2
+            )
     finally:
         del tiny.forward
-    resumed = run_scorer("generate", tiny, items, batch_size=4, cache_dir=tmp_path, progress=False, max_new_tokens=2)
+    resumed = run_scorer(
+        "generate", tiny, items, batch_size=4, cache_dir=tmp_path, progress=False, max_new_tokens=2
+    )
     assert (resumed.n_cached, resumed.n_computed) == (4, len(items) - 4)
 
 

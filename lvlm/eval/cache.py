@@ -81,8 +81,12 @@ class PredictionCache:
                     key, prediction = prediction_from_record(json.loads(line))
                 except (ValueError, KeyError, TypeError, IndexError):
                     self.skipped_lines += 1
-                    log.warning("%s: line %d: unreadable cache entry skipped; fix: none needed, it will be "
-                                "recomputed", self.path, line_number)  # fmt: skip
+                    log.warning(
+                        "%s: line %d: unreadable cache entry skipped; fix: none needed, it will be "
+                        "recomputed",
+                        self.path,
+                        line_number,
+                    )
                     continue
                 entries[key] = prediction
         return entries

@@ -54,7 +54,7 @@ def _config_json(model: torch.nn.Module) -> str:
     if config is None:
         return "{}"
     values = config.to_dict()
-    # keys that save_pretrained/from_pretrained fill in or rewrite; the real dtypes are in the parameter digest
+    # keys that save/load fill in or rewrite; the real dtypes are part of the parameter digest
     for volatile_key in ("transformers_version", "_name_or_path", "_commit_hash", "architectures", "dtype"):
         values.pop(volatile_key, None)
     values["model_class"] = type(model).__name__

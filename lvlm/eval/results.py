@@ -137,24 +137,33 @@ def build_results(
     for parse_mode in PARSE_MODES:
         metrics = compute_metrics(items, predictions, mode=parse_mode)
         intervals = bootstrap_cis(
-            items, predictions, mode=parse_mode, n_resamples=bootstrap.n_resamples, seed=bootstrap.seed,
-            confidence=bootstrap.confidence, unit=bootstrap.unit,
-        )  # fmt: skip
+            items,
+            predictions,
+            mode=parse_mode,
+            n_resamples=bootstrap.n_resamples,
+            seed=bootstrap.seed,
+            confidence=bootstrap.confidence,
+            unit=bootstrap.unit,
+        )
         by_mode[parse_mode] = (metrics, intervals)
     metrics, intervals = by_mode[mode]
     words = {(item.task, item.set_name): item.words for item in items}
     payload = dict(identity) | {
         "schema_version": SCHEMA_VERSION,
         "parse_mode": mode,
-        "bootstrap": {"n_resamples": bootstrap.n_resamples, "seed": bootstrap.seed,
-                      "confidence": bootstrap.confidence, "unit": bootstrap.unit},
+        "bootstrap": {
+            "n_resamples": bootstrap.n_resamples,
+            "seed": bootstrap.seed,
+            "confidence": bootstrap.confidence,
+            "unit": bootstrap.unit,
+        },
         "n_predictions": len(predictions),
         "n_examples": len({(item.task, item.uid) for item in items}),
         "summary": summary_dict(metrics, intervals),
         "summary_by_mode": {name: summary_dict(*pair) for name, pair in by_mode.items()},
         "per_task": _per_task(metrics),
         "per_set": _per_set(metrics, words),
-    }  # fmt: skip
+    }
     return payload, metrics
 
 

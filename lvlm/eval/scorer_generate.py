@@ -2,10 +2,11 @@
 
 Each prompt is chat-wrapped by the model, encoded and decoded greedily for at most ``max_new_tokens``
 tokens with a hand-written KV-cached loop over ``ScoringModel.forward`` (so any model honouring the
-protocol, including the LVLM adapter, works). Batches are length-sorted and LEFT-padded with explicit
-position ids, so a prompt's tokens do not depend on its batch-mates. A sequence stops at EOS or when its
-first non-blank line has ended; the loop exits as soon as every sequence has stopped. The decoded text is
-parsed into strict/lenient labels by ``lvlm.eval.parsing.parse``.
+protocol, including the LVLM adapter, works). Batches are length-sorted within each (task, verbalizer
+set), LEFT-padded with explicit position ids, and their shared instruction prefix is computed once
+(``batching.prefill``), so a prompt's tokens do not depend on its batch-mates. A sequence stops at EOS
+or when its first non-blank line has ended; the loop exits as soon as every sequence has stopped. The
+decoded text is parsed into strict/lenient labels by ``lvlm.eval.parsing.parse``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from lvlm.eval.batching import forward_last_logits, left_pad, length_sorted_batches
+from lvlm.eval.batching import forward_last_logits, length_sorted_batches, prefill
 from lvlm.eval.parsing import parse
 from lvlm.eval.types import Prediction, PromptItem, ScoringModel
 
@@ -70,9 +71,13 @@ def generate_batch(
 ) -> list[list[int]]:
     """Greedy continuations (EOS excluded) of token-id ``prompts`` decoded together in one batch."""
     detector = detector or _LineEndDetector(model)
-    batch = left_pad(prompts, model.pad_token_id)
-    mask, positions = batch.attention_mask, batch.position_ids
-    logits, past = forward_last_logits(model, batch.input_ids, mask, positions, None)
+    state = prefill(model, prompts, model.pad_token_id)
+    logits, past, mask, positions = (
+        state.last_logits,
+        state.past_key_values,
+        state.attention_mask,
+        state.position_ids,
+    )
     generated: list[list[int]] = [[] for _ in prompts]
     finished = [False] * len(prompts)
     for step in range(max_new_tokens):
@@ -100,7 +105,8 @@ def score_generate(
     prompts = [model.encode(model.format_prompt(item.text)) for item in items]
     detector = _LineEndDetector(model)
     predictions: list[Prediction | None] = [None] * len(items)
-    batches = length_sorted_batches([len(prompt) for prompt in prompts], batch_size)
+    groups = [(item.task, item.set_name) for item in items]
+    batches = length_sorted_batches([len(prompt) for prompt in prompts], batch_size, groups)
     with tqdm(total=len(items), desc="generate", disable=not progress, mininterval=2.0, leave=False) as bar:
         for indices in batches:
             outputs = generate_batch(model, [prompts[i] for i in indices], max_new_tokens, detector)

@@ -4,7 +4,8 @@ For each prompt the two verbalizer words are ranked by the summed log-probabilit
 the chat-wrapped prompt. Tokenization at the boundary follows lm-evaluation-harness: trailing whitespace
 of the context moves into the continuation, then ``context`` and ``context + continuation`` are encoded
 and the continuation tokens are the ids past the context's length. The context is run ONCE per prompt
-(batched, left-padded, explicit position ids, KV cache, last-position logits only); its last logits score
+(batched, left-padded, explicit position ids, KV cache, last-position logits only, the batch's shared
+instruction prefix once per batch); its last logits score
 both words' first tokens, and only words longer than one token need a second, short pass over the
 two continuations on top of the (duplicated) cache.
 """
@@ -18,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lvlm.errors import DataError
-from lvlm.eval.batching import forward_last_logits, left_pad, length_sorted_batches, repeat_cache, right_pad
+from lvlm.eval.batching import length_sorted_batches, prefill, repeat_cache, right_pad
 from lvlm.eval.types import Prediction, PromptItem, ScoringModel
 
 BatchCallback = Callable[[list[int], list[Prediction]], None]
@@ -47,27 +48,35 @@ def continuation_for(context: str, word: str, target_delimiter: str | None) -> s
     return target_delimiter + word
 
 
-def encode_pair(model: ScoringModel, context: str, continuation: str) -> tuple[list[int], list[int]]:
-    """Token ids of the context and of the continuation, the latter taken from the joint encoding."""
+def encode_pair(
+    model: ScoringModel, context: str, continuation: str, context_ids: list[int] | None = None
+) -> tuple[list[int], list[int]]:
+    """Token ids of the context and of the continuation, the latter taken from the joint encoding.
+
+    ``context_ids`` may pass the already encoded (whitespace-split) context to skip encoding it again.
+    """
     context, continuation = split_context(context, continuation)
     whole_ids = model.encode(context + continuation)
-    context_ids = model.encode(context)
+    context_ids = model.encode(context) if context_ids is None else context_ids
     return context_ids, whole_ids[len(context_ids) :]
 
 
 def build_request(model: ScoringModel, item: PromptItem, target_delimiter: str | None) -> LoglikRequest:
+    """Encode an item's context once and each word's continuation tokens."""
     context = model.format_prompt(item.text)
-    pairs = [encode_pair(model, context, continuation_for(context, w, target_delimiter)) for w in item.words]
-    if pairs[0][0] != pairs[1][0]:
+    context_ids = model.encode(split_context(context, "")[0])  # the split context is the same for both words
+    pairs = [
+        encode_pair(model, context, continuation_for(context, word, target_delimiter), context_ids)
+        for word in item.words
+    ]
+    if not context_ids or not pairs[0][1] or not pairs[1][1]:
         raise DataError(
-            item.task, "the two verbalizers' contexts encode differently", "report this", item.uid
+            item.task,
+            f"empty context or continuation tokens for words {item.words!r}",
+            "use non-empty verbalizer words",
+            item.uid,
         )
-    if not pairs[0][1] or not pairs[1][1] or not pairs[0][0]:
-        raise DataError(
-            item.task, f"empty context or continuation tokens for words {item.words!r}",
-            "use non-empty verbalizer words", item.uid,
-        )  # fmt: skip
-    return LoglikRequest(pairs[0][0], (pairs[0][1], pairs[1][1]))
+    return LoglikRequest(context_ids, (pairs[0][1], pairs[1][1]))
 
 
 def _tail_loglikelihoods(
@@ -94,15 +103,14 @@ def _tail_loglikelihoods(
 @torch.inference_mode()
 def loglikelihood_batch(model: ScoringModel, requests: list[LoglikRequest]) -> list[tuple[float, float]]:
     """Summed log-probability of both continuations of each request, with one context pass per prompt."""
-    batch = left_pad([request.context_ids for request in requests], model.pad_token_id)
-    last_logits, past = forward_last_logits(
-        model, batch.input_ids, batch.attention_mask, batch.position_ids, None
-    )
-    first_log_probs = torch.log_softmax(last_logits, dim=-1).cpu()
+    state = prefill(model, [request.context_ids for request in requests], model.pad_token_id)
+    first_log_probs = torch.log_softmax(state.last_logits, dim=-1).cpu()
     first_ids = torch.tensor([[ids[0] for ids in request.continuation_ids] for request in requests])
     totals = first_log_probs.gather(-1, first_ids).double()
     if any(len(ids) > 1 for request in requests for ids in request.continuation_ids):
-        tails = _tail_loglikelihoods(model, requests, batch.attention_mask, batch.position_ids, past)
+        tails = _tail_loglikelihoods(
+            model, requests, state.attention_mask, state.position_ids, state.past_key_values
+        )
         totals += tails.double().view(len(requests), 2)
     return [(float(row[0]), float(row[1])) for row in totals]
 
@@ -119,7 +127,8 @@ def score_loglikelihood(
     """Rank each item's two words by log-likelihood (ties go to label_0); order follows ``items``."""
     requests = [build_request(model, item, target_delimiter) for item in items]
     predictions: list[Prediction | None] = [None] * len(items)
-    batches = length_sorted_batches([len(request.context_ids) for request in requests], batch_size)
+    groups = [(item.task, item.set_name) for item in items]
+    batches = length_sorted_batches([len(request.context_ids) for request in requests], batch_size, groups)
     with tqdm(
         total=len(items), desc="loglikelihood", disable=not progress, mininterval=2.0, leave=False
     ) as bar:
