@@ -12,7 +12,7 @@
 5. In-process: times our ``loglikelihood`` scorer, and our whole evaluation (model load, scoring, metrics,
    1,000-resample bootstrap CIs), then compares per-request log-likelihoods and throughput.
 
-Run: ``.venv/bin/python benchmarks/bench_loglik_vs_lmeval.py [--sentences 300]``.
+Run: ``.venv/bin/python benchmarks/bench_loglik_vs_lmeval.py [--sentences 872]``.
 """
 
 from __future__ import annotations
@@ -128,13 +128,14 @@ def worker(spec_path: Path) -> None:
 def prepare(args: argparse.Namespace, sentences: int):
     """Build + save the benchmark model, render the prompts, write the worker's spec and task files."""
     sys.path.insert(0, str(HERE))
-    from bench_generate import ModelShape, build_benchmark_model, read_sst2_items
+    from bench_generate import ModelShape, build_benchmark_model, fit_answer_format, read_sst2_items
 
     from lvlm.eval.hf_model import HFScoringModel
     from lvlm.eval.scorer_loglik import continuation_for
 
     items = read_sst2_items(sentences)
     model, tokenizer = build_benchmark_model([item.text for item in items], ModelShape())
+    fit_answer_format(model, HFScoringModel(model, tokenizer), items, args.train_steps)
     model_dir = OUT_DIR / "loglik_model"
     model.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
@@ -246,13 +247,14 @@ def report(items, ours: dict[str, object], theirs: dict[str, object], threads: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sentences", type=int, default=300)
+    parser.add_argument("--sentences", type=int, default=872, help="SST-2 sentences (x3 sets)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--repeats", type=int, default=3, help="timed log-likelihood runs per tool (best kept)"
     )
     parser.add_argument("--bootstrap-iters", type=int, default=1000)
+    parser.add_argument("--train-steps", type=int, default=40, help="answer-format steps (0 = purely random)")
     parser.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:

@@ -270,8 +270,12 @@ def test_hub_offline_fails_fast_and_auto_falls_back_to_smoke(monkeypatch, caplog
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     start = time.monotonic()
-    with pytest.raises(DataError, match=r"hub:nyu-mll/glue/rte:validation: could not load"):
+    with pytest.raises(DataError, match=r"hub:nyu-mll/glue/rte:validation: the hub is not reachable"):
         load_examples(tasks.get("rte"), source="hub")
+    with monkeypatch.context() as patch:  # past the reachability check, the datasets client itself refuses
+        patch.setattr(hub, "hub_reachable", lambda: True)
+        with pytest.raises(DataError, match=r"hub:nyu-mll/glue/rte:validation: could not load"):
+            load_examples(tasks.get("rte"), source="hub")
     with caplog.at_level(logging.WARNING, logger="lvlm.eval.loaders"):
         result = load_examples(tasks.get("rte"), source="auto", data_dir=None)
     assert time.monotonic() - start < 15
@@ -304,6 +308,7 @@ def test_hub_mapping_with_classlabel_names(monkeypatch, tasks):
         return datasets.Dataset.from_dict(table, features=features)
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr(hub, "hub_reachable", lambda: True)
     result = load_examples(tasks.get("snli"), source="hub")
     assert calls == [("stanfordnlp/snli", None, {"split": "test"})]
     assert result.source == "hub:stanfordnlp/snli:test" and not result.is_smoke
@@ -320,6 +325,7 @@ def test_hub_string_labels_and_missing_column(monkeypatch, tasks):
 
     table = {"text": ["s0", "o1", "s2"], "label": [1, 0, 1], "label_text": ["subjective", "objective", "odd"]}
     monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: datasets.Dataset.from_dict(table))
+    monkeypatch.setattr(hub, "hub_reachable", lambda: True)
     with pytest.raises(DataError, match=r"hub:SetFit/subj:test: record row 2: unknown label 'odd'"):
         load_examples(tasks.get("subj"), source="hub")
     monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: datasets.Dataset.from_dict({"text": ["x"]}))

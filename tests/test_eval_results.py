@@ -138,3 +138,24 @@ def test_markdown_table_shows_f1_times_100_with_ci(tmp_path: Path) -> None:
     for system in ("Natural", "Neutral", "Unnatural"):
         assert f"| {system} |" in text
     assert "| sst2 |" in text and "| rte |" in text
+
+
+def test_omegaconf_config_is_stored_resolved(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    items, predictions = _run()
+    config = OmegaConf.create({"eval": {"max_new_tokens": 8, "tokens": "${eval.max_new_tokens}"}})
+    files = write_results(
+        tmp_path,
+        items=items,
+        predictions=predictions,
+        config=config,
+        model_fingerprint="f" * 64,
+        template_hash="t1",
+        verbalizer_hash="v1",
+        scorer="loglikelihood",
+        bootstrap=BootstrapSettings(n_resamples=50),
+        commit="abc123",
+    )
+    stored = json.loads(files.results_json.read_text())["config"]
+    assert stored == {"eval": {"max_new_tokens": 8, "tokens": 8}}

@@ -10,6 +10,9 @@ SNLI's unlabeled pairs). A configured column missing from the split is a fatal `
 
 from __future__ import annotations
 
+import functools
+import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,9 +25,33 @@ class HubUnavailable(LvlmError):
     """The hub split could not be loaded (network, offline mode, missing repository)."""
 
 
+_OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+@functools.lru_cache(maxsize=1)
+def hub_reachable(host: str = "huggingface.co", timeout_s: float = 3.0) -> bool:
+    """False when offline mode is set or the hub host does not answer a TCP connect within ``timeout_s``.
+
+    Checked once per process so an offline machine falls through to the next source in seconds instead
+    of waiting out the hub client's retries for every task.
+    """
+    if any(os.environ.get(var, "").lower() in ("1", "true", "yes") for var in _OFFLINE_VARS):
+        return False
+    if os.environ.get("HF_ENDPOINT"):
+        return True  # a mirror: let the datasets client decide
+    try:
+        with socket.create_connection((host, 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
 def load_hub_split(source: HubSource) -> Any:
     """Return the ``datasets.Dataset`` of the configured split or raise ``HubUnavailable``."""
     import datasets
+
+    if not hub_reachable():
+        raise HubUnavailable(f"hub:{source.ident}: the hub is not reachable (offline mode or no network)")
 
     kwargs: dict[str, Any] = {"split": source.split}
     if source.revision:

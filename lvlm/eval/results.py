@@ -60,6 +60,15 @@ def git_hash(directory: str | Path | None = None) -> str:
     return done.stdout.strip() or "unknown"
 
 
+def plain_config(config: object) -> object:
+    """A JSON-ready copy of ``config`` (OmegaConf configs are resolved to plain containers)."""
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_config(config):
+        config = OmegaConf.to_container(config, resolve=True)
+    return json.loads(json.dumps(config, default=str, sort_keys=True))
+
+
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(float(value), _DIGITS)
 
@@ -260,7 +269,7 @@ def write_results(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     identity = {
-        "config": json.loads(json.dumps(config, default=str)),
+        "config": plain_config(config),
         "model_fingerprint": model_fingerprint,
         "git_hash": commit if commit is not None else git_hash(),
         "hashes": {"templates": template_hash, "verbalizers": verbalizer_hash},

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from lvlm.errors import ConfigError
 from lvlm.eval.batching import forward_last_logits, length_sorted_batches, prefill
 from lvlm.eval.parsing import parse
 from lvlm.eval.types import Prediction, PromptItem, ScoringModel
@@ -72,12 +73,8 @@ def generate_batch(
     """Greedy continuations (EOS excluded) of token-id ``prompts`` decoded together in one batch."""
     detector = detector or _LineEndDetector(model)
     state = prefill(model, prompts, model.pad_token_id)
-    logits, past, mask, positions = (
-        state.last_logits,
-        state.past_key_values,
-        state.attention_mask,
-        state.position_ids,
-    )
+    logits, past = state.last_logits, state.past_key_values
+    mask, positions = state.attention_mask, state.position_ids
     generated: list[list[int]] = [[] for _ in prompts]
     finished = [False] * len(prompts)
     for step in range(max_new_tokens):
@@ -102,6 +99,8 @@ def score_generate(
     on_batch: BatchCallback | None = None,
 ) -> list[Prediction]:
     """Greedy-generate a short answer for every item and parse it; predictions follow ``items`` order."""
+    if max_new_tokens < 1:
+        raise ConfigError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     prompts = [model.encode(model.format_prompt(item.text)) for item in items]
     detector = _LineEndDetector(model)
     predictions: list[Prediction | None] = [None] * len(items)
