@@ -101,3 +101,17 @@ def test_skip_policy_reports_skipped_records(tmp_path):
     _ok(run_cli("train.py", *args, *QUIET, f"hydra.run.dir={tmp_path / 'run'}"))
     report = json.loads((tmp_path / "run" / "skipped.json").read_text())
     assert report["total"] == 1 and "missing.png" in report["examples"]["image file not found"][0]
+
+
+def test_eval_callback_logs_label_system_f1_to_the_logger(tmp_path):
+    args = ["callbacks=with_eval", "logger=csv", "trainer.max_steps=4", "trainer.max_epochs=-1",
+            "callbacks.verbalizer_eval.every_n_steps=2", "callbacks.verbalizer_eval.overrides.limit=2",
+            "callbacks.verbalizer_eval.overrides.tasks=[sst2]", "~callbacks.progress"]  # fmt: skip
+    _ok(run_cli("train.py", *args, f"hydra.run.dir={tmp_path}"))
+    rows = (next((tmp_path / "csv").rglob("metrics.csv"))).read_text().splitlines()
+    header = rows[0].split(",")
+    for name in ("eval/natural/f1", "eval/neutral/f1", "eval/unnatural/f1", "eval/all/f1"):
+        assert name in header
+    logged = [row.split(",") for row in rows[1:] if row.split(",")[header.index("eval/all/f1")]]
+    assert {int(r[header.index("step")]) for r in logged} == {2, 4}
+    assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == ["step_000002", "step_000004"]
