@@ -48,3 +48,38 @@ def test_unknown_config_name_names_the_group_and_options(tmp_path):
     assert result.returncode != 0
     assert "Could not find 'data/not_a_dataset'" in result.stderr
     assert "synthetic" in result.stderr and "fovit" in result.stderr
+
+
+@pytest.mark.parametrize("option", _options("construction"))
+def test_build_data_config_composes(option):
+    cfg = _compose("build_data", [f"construction={option}", f"paths.root={REPO_ROOT}"])
+    OmegaConf.to_container(cfg.construction, resolve=True)
+    assert cfg.datasets == ["fovit", "nofovit", "foit", "nofoit"]
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "model.kind=tiny",
+        "model.kind=hf",
+        "model.kind=checkpoint",
+        "eval=verbalizer",
+        "model@model.preset=tiny_hf_clip",
+    ],
+)
+def test_evaluate_config_composes(override):
+    cfg = _compose("evaluate", [override])
+    OmegaConf.to_container(cfg.eval, resolve=True)
+    OmegaConf.to_container(cfg.model, resolve=True)
+    assert len(cfg.eval.tasks) == 9 and cfg.eval.scorer == "generate"
+
+
+@pytest.mark.parametrize("experiment", _options("experiment"))
+def test_experiment_configs_compose_as_the_paper_rows(experiment):
+    cfg = _compose("train", [f"+experiment={experiment}"])
+    assert cfg.model.name == "llava_llama2_7b_chat" and cfg.trainer.accelerator == "gpu"
+    assert cfg.stage.name == {
+        "pretrain_lcs558k": "pretrain",
+        "foit": "text_finetune",
+        "nofoit": "text_finetune",
+    }.get(experiment, "finetune")

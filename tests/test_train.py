@@ -59,8 +59,14 @@ def test_resume_continues_at_the_saved_step(tmp_path):
 
 
 def test_ddp_two_cpu_processes(tmp_path):
-    result = run_cli("train.py", "trainer=ddp_cpu", "trainer.max_steps=4", "trainer.max_epochs=-1",
-                     *QUIET, f"hydra.run.dir={tmp_path}")  # fmt: skip
+    result = run_cli(
+        "train.py",
+        "trainer=ddp_cpu",
+        "trainer.max_steps=4",
+        "trainer.max_epochs=-1",
+        *QUIET,
+        f"hydra.run.dir={tmp_path}",
+    )
     _ok(result)
     steps = [m["step"] for m in _metrics(tmp_path) if "train/loss" in m]
     assert steps == [1, 2, 3, 4]  # written once, by rank 0
@@ -68,8 +74,15 @@ def test_ddp_two_cpu_processes(tmp_path):
 
 
 def test_multirun_gives_separate_dirs_and_wandb_runs(tmp_path):
-    result = run_cli("train.py", "--multirun", "seed=0,1", "trainer.max_steps=3", "trainer.max_epochs=-1",
-                     "~callbacks.progress", f"hydra.sweep.dir={tmp_path}")  # fmt: skip
+    result = run_cli(
+        "train.py",
+        "--multirun",
+        "seed=0,1",
+        "trainer.max_steps=3",
+        "trainer.max_epochs=-1",
+        "~callbacks.progress",
+        f"hydra.sweep.dir={tmp_path}",
+    )
     _ok(result)
     job_dirs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and (p / "config.yaml").exists())
     assert [p.name for p in job_dirs] == ["0_tiny-synthetic-finetune-s0", "1_tiny-synthetic-finetune-s1"]
@@ -85,8 +98,10 @@ def test_bad_dataset_is_one_clear_line(tmp_path):
     result = run_cli("train.py", *args, f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: {bad}: record r0: conversation has no assistant turn; fix: add a 'gpt' answer "
-                      "or drop the record"]  # fmt: skip
+    assert errors == [
+        f"error: {bad}: record r0: conversation has no assistant turn; fix: add a 'gpt' answer "
+        "or drop the record"
+    ]
     assert "Traceback" not in result.stderr
 
 
@@ -95,18 +110,32 @@ def test_skip_policy_reports_skipped_records(tmp_path):
     bad = {"id": "b", "image": "missing.png", "conversations": good["conversations"]}
     data = tmp_path / "d.json"
     data.write_text(json.dumps([good] * 20 + [bad]))
-    args = ["data=llava_instruct", f"data.train_json={data}", f"data.image_root={tmp_path}",
-            "data.on_error=skip", "data.num_workers=0", "data.batch_size=4", "trainer.max_steps=2",
-            "trainer.max_epochs=-1"]  # fmt: skip
+    args = [
+        "data=llava_instruct",
+        f"data.train_json={data}",
+        f"data.image_root={tmp_path}",
+        "data.on_error=skip",
+        "data.num_workers=0",
+        "data.batch_size=4",
+        "trainer.max_steps=2",
+        "trainer.max_epochs=-1",
+    ]
     _ok(run_cli("train.py", *args, *QUIET, f"hydra.run.dir={tmp_path / 'run'}"))
     report = json.loads((tmp_path / "run" / "skipped.json").read_text())
     assert report["total"] == 1 and "missing.png" in report["examples"]["image file not found"][0]
 
 
 def test_eval_callback_logs_label_system_f1_to_the_logger(tmp_path):
-    args = ["callbacks=with_eval", "logger=csv", "trainer.max_steps=4", "trainer.max_epochs=-1",
-            "callbacks.verbalizer_eval.every_n_steps=2", "callbacks.verbalizer_eval.overrides.limit=2",
-            "callbacks.verbalizer_eval.overrides.tasks=[sst2]", "~callbacks.progress"]  # fmt: skip
+    args = [
+        "callbacks=with_eval",
+        "logger=csv",
+        "trainer.max_steps=4",
+        "trainer.max_epochs=-1",
+        "callbacks.verbalizer_eval.every_n_steps=2",
+        "callbacks.verbalizer_eval.overrides.limit=2",
+        "callbacks.verbalizer_eval.overrides.tasks=[sst2]",
+        "~callbacks.progress",
+    ]
     _ok(run_cli("train.py", *args, f"hydra.run.dir={tmp_path}"))
     rows = (next((tmp_path / "csv").rglob("metrics.csv"))).read_text().splitlines()
     header = rows[0].split(",")
@@ -115,3 +144,24 @@ def test_eval_callback_logs_label_system_f1_to_the_logger(tmp_path):
     logged = [row.split(",") for row in rows[1:] if row.split(",")[header.index("eval/all/f1")]]
     assert {int(r[header.index("step")]) for r in logged} == {2, 4}
     assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == ["step_000002", "step_000004"]
+
+
+@pytest.mark.parametrize("experiment", ["fovit", "nofovit", "foit", "nofoit", "pretrain_lcs558k"])
+def test_fast_dev_run_of_every_experiment_on_tiny_stand_ins(tmp_path, experiment, shared_data):
+    args = [
+        f"+experiment={experiment}",
+        "model=tiny",
+        "trainer=cpu",
+        "debug=fast",
+        "data.num_workers=0",
+        "data.batch_size=2",
+        f"hydra.run.dir={tmp_path}",
+    ]
+    if experiment == "pretrain_lcs558k":  # the real LCS-558K sample (first 10 records and their images)
+        args += [
+            f"data.train_json={shared_data / 'llava/blip_laion_cc_sbu_558k_first10.json'}",
+            f"data.image_root={shared_data / 'llava/lcs558k_images'}",
+            "data.val_fraction=0.2",
+        ]
+    _ok(run_cli("train.py", *args))
+    assert (tmp_path / "config.yaml").exists()

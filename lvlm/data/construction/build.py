@@ -267,8 +267,8 @@ def as_build_config(cfg: Any) -> DictConfig:
 def compose_build_config(overrides: list[str] | tuple[str, ...] = (), root: Path | None = None) -> DictConfig:
     """``conf/build_data.yaml`` composed outside ``build_data.py`` (e.g. by training for ``ensure_dataset``).
 
-    ``paths.root`` defaults to ``root`` or the project root, since ``${hydra:runtime.cwd}`` only exists
-    inside a Hydra run. Works both inside another Hydra app and standalone.
+    ``paths.root`` is ``root`` when given, else the shared default (``LVLM_ROOT`` or the project root).
+    Works both inside another Hydra app and standalone.
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -276,8 +276,8 @@ def compose_build_config(overrides: list[str] | tuple[str, ...] = (), root: Path
     from lvlm.utils.runtime import PROJECT_ROOT
 
     given = list(overrides)
-    if not any(item.startswith("paths.root=") for item in given):
-        given.insert(0, f"paths.root={root or PROJECT_ROOT}")
+    if root is not None and not any(item.startswith("paths.root=") for item in given):
+        given.insert(0, f"paths.root={root}")
     if GlobalHydra.instance().is_initialized():
         return compose("build_data", overrides=given)
     with initialize_config_dir(str(PROJECT_ROOT / "conf"), version_base="1.3"):
