@@ -29,6 +29,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from lvlm.eval.batching import common_prefix_length, length_sorted_batches
 from lvlm.eval.hf_model import HFScoringModel
 from lvlm.eval.parsing import parse
 from lvlm.eval.scorer_generate import score_generate
@@ -204,19 +205,44 @@ def run_naive(model: HFScoringModel, items: list[PromptItem], max_new_tokens: in
     return outputs, time.perf_counter() - start, flops
 
 
+def _decode_passes(prediction, max_new_tokens: int) -> int:
+    """Decode passes a row needed after prefill: one per kept token after the first, plus one for EOS."""
+    n_tokens, text = prediction.extra["n_tokens"], prediction.raw.lstrip()
+    stopped_by_eos = n_tokens < max_new_tokens and not any(mark in text for mark in ("\n", "\r"))
+    return n_tokens if stopped_by_eos else max(0, n_tokens - 1)
+
+
+def executed_flops(
+    model: HFScoringModel, items: list[PromptItem], predictions, batch_size: int, max_new_tokens: int
+) -> float:
+    """FLOPs the batched scorer really runs on real tokens: each batch's shared prefix once, every row's
+    own suffix, and the decode steps of rows still generating (padding and finished rows excluded)."""
+    config = model.model.config
+    prompts = [model.encode(model.format_prompt(item.text)) for item in items]
+    groups = [(item.task, item.set_name) for item in items]
+    total = 0.0
+    for batch in length_sorted_batches([len(p) for p in prompts], batch_size, groups):
+        rows = [prompts[i] for i in batch]
+        shared = min(common_prefix_length(rows), min(len(r) for r in rows) - 1) if len(rows) > 1 else 0
+        shared = shared if shared >= 4 else 0
+        total += sum(forward_flops(config, position + 1, False) for position in range(shared))
+        for index, prompt in zip(batch, rows, strict=True):
+            total += sum(
+                forward_flops(config, position + 1, False) for position in range(shared, len(prompt))
+            )
+            total += 2 * config.hidden_size * config.vocab_size
+            steps = _decode_passes(predictions[index], max_new_tokens)
+            total += sum(forward_flops(config, len(prompt) + step + 1, True) for step in range(steps))
+    return total
+
+
 def run_ours(model: HFScoringModel, items: list[PromptItem], batch_size: int, max_new_tokens: int = 8):
     start = time.perf_counter()
     predictions = score_generate(
         model, items, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=False
     )
     elapsed = time.perf_counter() - start
-    flops = sum(
-        sequence_flops(
-            model.model.config, len(model.encode(model.format_prompt(item.text))), p.extra["n_tokens"] + 1
-        )
-        for item, p in zip(items, predictions, strict=True)
-    )  # counts real tokens only (padding and finished rows are overhead, not useful work)
-    return predictions, elapsed, flops
+    return predictions, elapsed, executed_flops(model, items, predictions, batch_size, max_new_tokens)
 
 
 def run_interleaved(model: HFScoringModel, items: list[PromptItem], batch_size: int):
