@@ -47,7 +47,7 @@ def test_tiny_default_writes_results_samples_table_and_wandb(tmp_path):
     results = _results(tmp_path)
     for key in ("natural", "neutral", "unnatural", "all"):
         assert 0.0 <= results["summary"][key]["f1"] <= 1.0
-    assert results["config"]["smoke_data"] is True and "WARNING  : smoke data" in result.stdout
+    assert results["smoke_data"] is True and "WARNING  : smoke data" in result.stdout
     samples = (tmp_path / "samples.jsonl").read_text().splitlines()
     assert len(samples) == 2 * 4 * 12 == results["n_predictions"]
     assert "| Natural |" in (tmp_path / "results.md").read_text()
@@ -71,8 +71,8 @@ def test_checkpoint_and_hf_models_on_real_files(tmp_path, shared_data, saved_hf_
     assert hf.returncode == 0, hf.stderr[-2000:]
     for run in ("ckpt", "hf"):
         results = _results(tmp_path / run)
-        assert results["config"]["smoke_data"] is False
-        assert results["config"]["data"]["sst2"]["source"].startswith("local:")
+        assert results["smoke_data"] is False
+        assert results["data"]["sst2"]["source"].startswith("local:")
         assert results["n_predictions"] == 2 * 4 * 12
     assert _results(tmp_path / "ckpt")["model_fingerprint"] != _results(tmp_path / "hf")["model_fingerprint"]
 

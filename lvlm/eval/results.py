@@ -264,6 +264,7 @@ def write_results(
     bootstrap: BootstrapSettings = BootstrapSettings(),
     commit: str | None = None,
     volatile: Mapping[str, object] | None = None,
+    data: Mapping[str, object] | None = None,
 ) -> ResultFiles:
     """Write results.json, samples.jsonl, results.md and run_info.json into ``run_dir``."""
     run_dir = Path(run_dir)
@@ -275,6 +276,9 @@ def write_results(
         "hashes": {"templates": template_hash, "verbalizers": verbalizer_hash},
         "scorer": scorer,
     }
+    if data is not None:  # where each task's examples came from; smoke data is flagged at the top level
+        identity["data"] = json.loads(json.dumps(data, default=str))
+        identity["smoke_data"] = any(bool(v.get("is_smoke")) for v in data.values() if isinstance(v, Mapping))
     payload, _ = build_results(items, predictions, identity=identity, mode=mode, bootstrap=bootstrap)
     files = ResultFiles(
         run_dir / "results.json",

@@ -118,7 +118,7 @@ def evaluate(
         return None, stats
     files = write_results(
         run_dir, items=plan.items, predictions=predictions,
-        config=dict(config) | {"data": plan.data_report(), "smoke_data": bool(plan.smoke_tasks)},
+        config=dict(config), data=plan.data_report(),
         model_fingerprint=model.fingerprint, template_hash=templates_hash(plan.tasks),
         verbalizer_hash=verbalizer_hash(plan.sets), scorer=str(cfg.get("scorer", "generate")),
         bootstrap=bootstrap or BootstrapSettings(), volatile={"stats": stats},

@@ -43,7 +43,7 @@ def log_to_wandb(
     try:
         for name, value in summary_metrics(results).items():
             run.summary[name] = value
-        run.summary["eval/smoke_data"] = bool(results.get("config", {}).get("smoke_data"))
+        run.summary["eval/smoke_data"] = bool(results.get("smoke_data"))
         rows = []
         with samples_path.open(encoding="utf-8") as handle:
             for index, line in enumerate(handle):
