@@ -147,7 +147,7 @@ def test_eval_callback_logs_label_system_f1_to_the_logger(tmp_path):
 
 
 @pytest.mark.parametrize("experiment", ["fovit", "nofovit", "foit", "nofoit", "pretrain_lcs558k"])
-def test_fast_dev_run_of_every_experiment_on_tiny_stand_ins(tmp_path, experiment, shared_data):
+def test_fast_dev_run_of_every_experiment_on_tiny_stand_ins(tmp_path, experiment, request):
     args = [
         f"+experiment={experiment}",
         "model=tiny",
@@ -158,6 +158,7 @@ def test_fast_dev_run_of_every_experiment_on_tiny_stand_ins(tmp_path, experiment
         f"hydra.run.dir={tmp_path}",
     ]
     if experiment == "pretrain_lcs558k":  # the real LCS-558K sample (first 10 records and their images)
+        shared_data = request.getfixturevalue("shared_data")
         args += [
             f"data.train_json={shared_data / 'llava/blip_laion_cc_sbu_558k_first10.json'}",
             f"data.image_root={shared_data / 'llava/lcs558k_images'}",
