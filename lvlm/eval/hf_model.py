@@ -18,12 +18,8 @@ from pathlib import Path
 import torch
 
 from lvlm.errors import ConfigError
+from lvlm.models.llm import resolve_dtype
 
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "float16": torch.float16,
-}
 _SAMPLES_PER_TENSOR = 4096
 
 
@@ -107,7 +103,9 @@ class HFScoringModel:
         *,
         use_chat_template: bool = True,
         system_prompt: str | None = None,
+        fingerprint: str | None = None,
     ) -> None:
+        """``fingerprint`` replaces the computed one (wrappers that hash more than ``model`` pass theirs)."""
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.system_prompt = system_prompt
@@ -115,7 +113,7 @@ class HFScoringModel:
         self.eos_token_ids = _eos_ids(model, tokenizer)
         pad = getattr(tokenizer, "pad_token_id", None)
         self.pad_token_id = int(pad) if pad is not None else min(self.eos_token_ids, default=0)
-        self.fingerprint = model_fingerprint(
+        self.fingerprint = fingerprint or model_fingerprint(
             model, tokenizer, use_chat_template=self.uses_chat_template, system_prompt=system_prompt
         )
         self.supports_logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
@@ -175,11 +173,10 @@ def load_hf_scoring_model(
     """Load a causal LM and tokenizer with ``from_pretrained`` and wrap them as an ``HFScoringModel``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if dtype not in DTYPES:
-        raise ConfigError(f"unknown dtype '{dtype}'; valid dtype names: {', '.join(sorted(DTYPES))}")
+    torch_dtype = resolve_dtype(dtype)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=DTYPES[dtype])
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch_dtype)
     except (OSError, ValueError) as error:
         where = "local directory" if Path(name_or_path).exists() else "hub id (not in the local cache?)"
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

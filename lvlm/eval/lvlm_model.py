@@ -55,19 +55,28 @@ class LVLMScoringModel(HFScoringModel):
     """An LVLM scored through its language model, with an optional blank image slot."""
 
     def __init__(
-        self, lvlm: LVLM, tokenizer: object, template: ChatTemplate, image_slot: str = "none"
+        self,
+        lvlm: LVLM,
+        tokenizer: object,
+        template: ChatTemplate,
+        image_slot: str = "none",
+        fingerprint: str | None = None,
     ) -> None:
+        """``fingerprint=None`` hashes the whole LVLM (weights, tokenizer, template, image slot) once."""
         if image_slot not in IMAGE_SLOTS:
             raise ConfigError(
                 f"unknown image_slot '{image_slot}'; valid image_slot names: {', '.join(IMAGE_SLOTS)}"
             )
-        super().__init__(lvlm.llm, tokenizer, use_chat_template=False)
+        if fingerprint is None:
+            digest = model_fingerprint(
+                lvlm, tokenizer, use_chat_template=False, system_prompt=template.system
+            )
+            fingerprint = hashlib.sha256(f"{digest}|{template.name}|{image_slot}".encode()).hexdigest()
+        super().__init__(lvlm.llm, tokenizer, use_chat_template=False, fingerprint=fingerprint)
         self.lvlm = lvlm.eval()
         self.template, self.image_slot = template, image_slot
         vision = lvlm.vision
         self.blank = ImageProcessor(vision.image_size, vision.mean, vision.std).blank()
-        digest = model_fingerprint(lvlm, tokenizer, use_chat_template=False, system_prompt=template.system)
-        self.fingerprint = hashlib.sha256(f"{digest}|{template.name}|{image_slot}".encode()).hexdigest()
 
     def format_prompt(self, prompt: str) -> str:
         user = f"{IMAGE_PLACEHOLDER}\n{prompt}" if self.image_slot == "blank" else prompt

@@ -29,6 +29,13 @@ from lvlm.models.tokenizer import IMAGE_TOKEN, load_or_build_tokenizer
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def resolve_dtype(name: str) -> torch.dtype:
+    """The torch dtype called ``name``; a miss lists the valid names."""
+    if name not in DTYPES:
+        raise ConfigError(f"unknown dtype '{name}'; valid dtype names: {', '.join(sorted(DTYPES))}")
+    return DTYPES[name]
+
+
 def build_tokenizer_from_cfg(cfg: dict[str, Any], cache_dir: Path | None) -> PreTrainedTokenizerBase:
     kind = cfg.get("kind", "tiny")
     if kind == "tiny":
@@ -46,7 +53,7 @@ def build_tokenizer_from_cfg(cfg: dict[str, Any], cache_dir: Path | None) -> Pre
 
 
 def build_llm(cfg: dict[str, Any], tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
-    dtype = DTYPES[cfg.get("dtype", "float32")]
+    dtype = resolve_dtype(str(cfg.get("dtype", "float32")))
     if cfg.get("name_or_path"):
         llm = AutoModelForCausalLM.from_pretrained(cfg["name_or_path"], dtype=dtype)
     else:

@@ -62,7 +62,10 @@ class VerbalizerEvalCallback(pl.Callback):
         was_training = pl_module.training
         template = get_template(datamodule.template.name)
         slot = str(self.eval_cfg.get("image_slot", "none"))
-        model = LVLMScoringModel(pl_module.model, datamodule.tokenizer, template, slot)
+        # no prediction cache during training (weights change every step), so skip hashing the weights
+        model = LVLMScoringModel(
+            pl_module.model, datamodule.tokenizer, template, slot, fingerprint=f"step-{step}"
+        )
         try:
             files, _ = evaluate(
                 self.eval_cfg, model, self.output_dir / f"step_{step:06d}", cache_dir=None,

@@ -36,16 +36,12 @@ from lvlm.data.construction.clients.base import (
 from lvlm.data.construction.clients.cache import CoalescingCache, ResponseCache, request_key
 from lvlm.data.construction.clients.images import image_from_data_url
 from lvlm.errors import ConfigError, LvlmError
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
+from lvlm.models.llm import resolve_dtype
 
 def _resolve_dtype(dtype: str | None) -> torch.dtype | str | None:
     if dtype is None or dtype == "auto":
         return dtype
-    if dtype not in DTYPES:
-        raise ConfigError(f"unknown dtype '{dtype}'; valid dtypes: auto, {', '.join(sorted(DTYPES))}")
-    return DTYPES[dtype]
+    return resolve_dtype(dtype)
 
 
 def _is_multimodal_config(config: object) -> bool:
