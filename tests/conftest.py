@@ -1,10 +1,12 @@
-"""Shared test fixtures: offline environment, the tiny model, tokenizer, and paths to real data."""
+"""Pytest fixtures: offline environment, the tiny model, tokenizer, and paths to real data.
+
+Plain helpers (paths, running the entry points) live in ``tests/helpers`` so test modules import them from
+there, never from this file.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +17,7 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+from tests.helpers.paths import REPO_ROOT, SHARED_DATA
 
 
 @pytest.fixture(scope="session")
@@ -46,12 +47,3 @@ def tiny_model_cfg() -> dict:
     with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
         cfg = compose("train")
     return OmegaConf.to_container(cfg.model, resolve=True)
-
-
-def run_cli(
-    script: str, *overrides: str, cwd: Path = REPO_ROOT, timeout: int = 900
-) -> subprocess.CompletedProcess:
-    """Run a top-level entry point (``train.py`` …) in a subprocess with the offline environment."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", WANDB_MODE="offline")
-    cmd = [sys.executable, str(REPO_ROOT / script), *overrides]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

@@ -9,7 +9,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from lvlm.utils.runtime import register_resolvers
-from tests.conftest import REPO_ROOT, run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import REPO_ROOT
 
 CONF = REPO_ROOT / "conf"
 TRAIN_GROUPS = ["model", "data", "stage", "trainer", "logger", "callbacks", "debug"]
@@ -76,7 +77,7 @@ def test_evaluate_config_composes(override):
 
 @pytest.mark.parametrize("experiment", _options("experiment"))
 def test_experiment_configs_compose_as_the_paper_rows(experiment):
-    cfg = _compose("train", [f"+experiment={experiment}"])
+    cfg = _compose("train", [f"experiment={experiment}"])
     assert cfg.model.name == "llava_llama2_7b_chat" and cfg.trainer.accelerator == "gpu"
     assert cfg.stage.name == {
         "pretrain_lcs558k": "pretrain",

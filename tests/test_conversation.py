@@ -6,14 +6,10 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from lvlm.data.conversation import (
-    IGNORE_INDEX,
-    TEMPLATES,
-    encode_conversation,
-    get_template,
-    turns_from_llava,
-)
+from lvlm.constants import IGNORE_INDEX
+from lvlm.data.conversation import encode_conversation, turns_from_llava
 from lvlm.errors import DataError, UnknownNameError
+from lvlm.templates import TEMPLATES, get_template
 
 TURNS = [
     ("<image>\nWhat color is the circle?", "The circle is red."),

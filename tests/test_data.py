@@ -10,12 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from lvlm.data.conversation import get_template
 from lvlm.data.images import ImageProcessor
 from lvlm.data.llava_json import LlavaJsonDataset
 from lvlm.data.scene import COLORS, read_scenes
 from lvlm.data.synthetic import ensure_synthetic_dataset, question_answers, render_scene
 from lvlm.errors import DataError
+from lvlm.templates import get_template
 
 PROC = ImageProcessor(64, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 

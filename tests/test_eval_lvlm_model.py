@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lvlm.data.conversation import get_template
 from lvlm.errors import ConfigError
 from lvlm.eval.lvlm_model import LVLMScoringModel
 from lvlm.eval.wandb_log import summary_metrics
 from lvlm.models.presets import build_model
+from lvlm.templates import get_template
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from lvlm.eval.hf_model import HFScoringModel
 from lvlm.eval.runner import evaluate
 from lvlm.eval.tasks import load_eval_config
-from tests.conftest import REPO_ROOT, run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import REPO_ROOT
 
 QUICK = ["eval.tasks=[sst2,rte]", "eval.limit=4", "bootstrap.n_resamples=50", "wandb.enabled=false"]
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from lvlm.data.collate import ConversationCollator
-from lvlm.data.conversation import encode_conversation, get_template
+from lvlm.data.conversation import encode_conversation
 from lvlm.models.presets import build_model
+from lvlm.templates import get_template
 
 HF_VISION = {
     "kind": "hf_clip",

@@ -11,7 +11,7 @@ from transformers import CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaFo
 from lvlm.models.presets import build_model
 from lvlm.training.freeze import apply_stage
 from lvlm.utils.runtime import register_resolvers
-from tests.conftest import REPO_ROOT
+from tests.helpers.paths import REPO_ROOT
 
 
 def _model_cfg(*overrides: str) -> dict:

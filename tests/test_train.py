@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 
 pytestmark = pytest.mark.slow
 QUIET = ["logger=none", "~callbacks.progress"]
@@ -149,7 +149,7 @@ def test_eval_callback_logs_label_system_f1_to_the_logger(tmp_path):
 @pytest.mark.parametrize("experiment", ["fovit", "nofovit", "foit", "nofoit", "pretrain_lcs558k"])
 def test_fast_dev_run_of_every_experiment_on_tiny_stand_ins(tmp_path, experiment, request):
     args = [
-        f"+experiment={experiment}",
+        f"experiment={experiment}",
         "model=tiny",
         "trainer=cpu",
         "debug=fast",

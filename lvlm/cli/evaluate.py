@@ -17,7 +17,6 @@ import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from lvlm.data.conversation import get_template
 from lvlm.errors import ConfigError
 from lvlm.eval.distributed import broadcast_object, init_from_env
 from lvlm.eval.hf_model import load_hf_scoring_model
@@ -27,6 +26,7 @@ from lvlm.eval.runner import evaluate
 from lvlm.eval.types import ScoringModel
 from lvlm.eval.wandb_log import log_to_wandb
 from lvlm.models.presets import build_model
+from lvlm.templates import get_template
 from lvlm.utils.runtime import PROJECT_ROOT, apply_offline_defaults, report_user_errors
 
 log = logging.getLogger("lvlm.evaluate")

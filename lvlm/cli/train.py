@@ -14,52 +14,42 @@ from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from lvlm.data.datamodule import LlavaDataModule
-from lvlm.errors import LvlmError
+from lvlm.models.checkpoint import init_from
 from lvlm.models.presets import build_model
 from lvlm.training.module import LVLMModule
+from lvlm.utils.config import to_plain
 from lvlm.utils.runtime import PROJECT_ROOT, apply_offline_defaults, report_user_errors
+from lvlm.utils.seeding import seed_all
 from lvlm.utils.wandb_utils import finish_wandb, wandb_run_dir
 
 log = logging.getLogger("lvlm.train")
 
 
 def build_module(cfg: DictConfig) -> tuple[LVLMModule, LlavaDataModule]:
-    pl.seed_everything(int(cfg.seed), workers=True)
+    seed_all(int(cfg.seed))
     built = build_model(cfg.model, cache_dir=Path(cfg.paths.cache_dir))
     template = str(cfg.stage.template or built.template)
     module = LVLMModule(
         built.model,
-        OmegaConf.to_container(cfg.stage.train, resolve=True),  # type: ignore[arg-type]
+        to_plain(cfg.stage.train),
         instantiate(cfg.stage.optimizer),
         instantiate(cfg.stage.scheduler) if cfg.stage.get("scheduler") else None,
-        OmegaConf.to_container(cfg.stage.part_lr, resolve=True) if cfg.stage.get("part_lr") else None,  # type: ignore[arg-type]
+        to_plain(cfg.stage.get("part_lr")) or None,
         base={
-            "model": OmegaConf.to_container(cfg.model, resolve=True),
+            "model": to_plain(cfg.model),
             "seed": int(cfg.seed),
             "template": template,
         },
     )
     if cfg.get("init_from"):
-        load_trainable(module, Path(cfg.init_from))
+        init_from(module, Path(cfg.init_from), module.trainable_keys)
     datamodule = LlavaDataModule(cfg.data, built.tokenizer, built.model, template)
     return module, datamodule
-
-
-def load_trainable(module: LVLMModule, path: Path) -> None:
-    """Initialise from another run's trainable weights (e.g. the stage-1 projector)."""
-    if not path.is_file():
-        raise LvlmError(f"{path}: init_from checkpoint not found; fix: pass an existing .ckpt file")
-    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
-    own = module.state_dict()
-    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    module.load_state_dict(matched, strict=False)
-    log.info("initialised %d tensors from %s", len(matched), path)
 
 
 def run(cfg: DictConfig) -> dict[str, object]:
@@ -69,7 +59,7 @@ def run(cfg: DictConfig) -> dict[str, object]:
     log.info("trainable parameters: %s", module.trainable_counts)
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
     for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+        logger.log_hyperparams(to_plain(cfg))
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     started = time.time()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from lvlm.data.conversation import IGNORE_INDEX
+from lvlm.constants import IGNORE_INDEX
 
 
 class ConversationCollator:

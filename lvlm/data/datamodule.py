@@ -19,12 +19,12 @@ from torch.utils.data import DataLoader, Subset
 from transformers import PreTrainedTokenizerBase
 
 from lvlm.data.collate import ConversationCollator
-from lvlm.data.conversation import get_template
 from lvlm.data.images import ImageProcessor
 from lvlm.data.llava_json import LlavaJsonDataset, SkipReport
 from lvlm.data.synthetic import ensure_synthetic_dataset
 from lvlm.errors import ConfigError
 from lvlm.models.lvlm import LVLM
+from lvlm.templates import get_template
 
 log = logging.getLogger(__name__)
 

@@ -19,14 +19,11 @@ import torch
 from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
-from lvlm.data.conversation import (
-    IMAGE_PLACEHOLDER,
-    ChatTemplate,
-    encode_conversation,
-    turns_from_llava,
-)
+from lvlm.constants import IMAGE_TOKEN
+from lvlm.data.conversation import encode_conversation, turns_from_llava
 from lvlm.data.images import ImageProcessor, verify_image
 from lvlm.errors import ConfigError, DataError
+from lvlm.templates import ChatTemplate
 
 
 @dataclass
@@ -72,8 +69,8 @@ def validate_record(record: object, index: int, source: str, image_root: Path) -
         )
     name = record.get("id", index)
     turns = turns_from_llava(record["conversations"], source, name)
-    placeholders = sum(user.count(IMAGE_PLACEHOLDER) for user, _ in turns)
-    placeholders += sum(answer.count(IMAGE_PLACEHOLDER) for _, answer in turns)
+    placeholders = sum(user.count(IMAGE_TOKEN) for user, _ in turns)
+    placeholders += sum(answer.count(IMAGE_TOKEN) for _, answer in turns)
     has_image = bool(record.get("image"))
     if placeholders > int(has_image):
         problem = f"{placeholders} <image> placeholders but {int(has_image)} image(s)"
@@ -81,7 +78,7 @@ def validate_record(record: object, index: int, source: str, image_root: Path) -
     if has_image:
         verify_image(image_root / str(record["image"]), source, name)
         if placeholders == 0:
-            turns[0] = (f"{IMAGE_PLACEHOLDER}\n{turns[0][0]}", turns[0][1])
+            turns[0] = (f"{IMAGE_TOKEN}\n{turns[0][0]}", turns[0][1])
     return turns
 
 

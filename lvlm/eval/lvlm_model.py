@@ -1,8 +1,7 @@
 """``ScoringModel`` adapter for lvlm training checkpoints.
 
-``load_lvlm_checkpoint`` rebuilds the base model from the configuration stored in a trainable-only
-checkpoint (same config and seed give the same frozen weights, verified by fingerprint), then loads the
-trained weights. ``LVLMScoringModel`` wraps the LVLM for the text-only benchmark: prompts are wrapped in the
+Checkpoints are read by ``lvlm.models.checkpoint.load_lvlm_checkpoint`` (the one owner of the format).
+``LVLMScoringModel`` wraps the LVLM for the text-only benchmark: prompts are wrapped in the
 conversation template the model was trained with; with ``image_slot="blank"`` (the ablation) a uniform gray
 image is placed before the prompt and spliced in through the LVLM's own image path.
 """
@@ -12,43 +11,17 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 
-from lvlm.data.conversation import IMAGE_PLACEHOLDER, ChatTemplate, get_template
+from lvlm.constants import IMAGE_TOKEN
 from lvlm.data.images import ImageProcessor
-from lvlm.errors import ConfigError, LvlmError
+from lvlm.errors import ConfigError
 from lvlm.eval.hf_model import HFScoringModel, model_fingerprint
+from lvlm.models.checkpoint import load_lvlm_checkpoint
 from lvlm.models.lvlm import LVLM
-from lvlm.models.presets import BuiltModel, build_model
-from lvlm.training.checkpoint import check_frozen, frozen_fingerprint
+from lvlm.templates import ChatTemplate, get_template
 
 IMAGE_SLOTS = ("none", "blank")
-
-
-def load_lvlm_checkpoint(path: Path) -> BuiltModel:
-    """Rebuild the LVLM a checkpoint was trained from and load its trainable weights."""
-    if not path.is_file():
-        raise LvlmError(f"{path}: checkpoint not found; fix: pass a .ckpt written by train.py")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    info = state.get("lvlm") or {}
-    base = info.get("base") or {}
-    if "model" not in base:
-        raise LvlmError(
-            f"{path}: not an lvlm checkpoint (no base model config); fix: use a train.py checkpoint"
-        )
-    pl.seed_everything(int(base.get("seed", 0)), verbose=False)
-    built = build_model(base["model"])
-    trained = {k.removeprefix("model."): v for k, v in state["state_dict"].items()}
-    missing_trained = set(trained) - set(built.model.state_dict())
-    if missing_trained:
-        raise LvlmError(
-            f"{path}: {len(missing_trained)} tensors do not fit the rebuilt model; fix: same lvlm version"
-        )
-    built.model.load_state_dict(trained, strict=False)
-    check_frozen(info.get("frozen_fingerprint"), frozen_fingerprint(built.model, trained), str(path))
-    built.template = str(base.get("template") or built.template)
-    return built
 
 
 class LVLMScoringModel(HFScoringModel):
@@ -79,7 +52,7 @@ class LVLMScoringModel(HFScoringModel):
         self.blank = ImageProcessor(vision.image_size, vision.mean, vision.std).blank()
 
     def format_prompt(self, prompt: str) -> str:
-        user = f"{IMAGE_PLACEHOLDER}\n{prompt}" if self.image_slot == "blank" else prompt
+        user = f"{IMAGE_TOKEN}\n{prompt}" if self.image_slot == "blank" else prompt
         return self.template.generation_prompt(user)
 
     def encode(self, text: str) -> list[int]:

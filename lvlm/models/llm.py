@@ -9,6 +9,7 @@ random Llama-architecture causal LM from a config dict (tiny presets) or loads o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,11 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from lvlm.data.conversation import LLAMA2_CHAT_JINJA
+from lvlm.constants import IMAGE_TOKEN
 from lvlm.errors import ConfigError
-from lvlm.models.tokenizer import IMAGE_TOKEN, load_or_build_tokenizer
+from lvlm.models.tokenizer import load_or_build_tokenizer
+from lvlm.registry import Registry
+from lvlm.templates import LLAMA2_CHAT_JINJA
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -36,12 +39,20 @@ def resolve_dtype(name: str) -> torch.dtype:
     return DTYPES[name]
 
 
-def build_tokenizer_from_cfg(cfg: dict[str, Any], cache_dir: Path | None) -> PreTrainedTokenizerBase:
-    kind = cfg.get("kind", "tiny")
-    if kind == "tiny":
-        return load_or_build_tokenizer(cache_dir, int(cfg.get("vocab_size", 1024)))
-    if kind != "hf":
-        raise ConfigError(f"model.tokenizer.kind must be 'tiny' or 'hf', got '{kind}'")
+TOKENIZERS: Registry[Callable[[dict[str, Any], Path | None], PreTrainedTokenizerBase]] = Registry(
+    "tokenizer kind"
+)
+
+
+@TOKENIZERS.register("tiny")
+def tiny_tokenizer(cfg: dict[str, Any], cache_dir: Path | None) -> PreTrainedTokenizerBase:
+    """The project's own byte-level BPE, trained in-process and cached."""
+    return load_or_build_tokenizer(cache_dir, int(cfg.get("vocab_size", 1024)))
+
+
+@TOKENIZERS.register("hf")
+def hf_tokenizer(cfg: dict[str, Any], cache_dir: Path | None) -> PreTrainedTokenizerBase:
+    """A Hugging Face tokenizer by path or hub id, with ``<image>``, a pad token and a chat template."""
     tok = AutoTokenizer.from_pretrained(cfg["name_or_path"], use_fast=True)
     if IMAGE_TOKEN not in tok.get_vocab():
         tok.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
@@ -50,6 +61,11 @@ def build_tokenizer_from_cfg(cfg: dict[str, Any], cache_dir: Path | None) -> Pre
     if not getattr(tok, "chat_template", None):
         tok.chat_template = LLAMA2_CHAT_JINJA
     return tok
+
+
+def build_tokenizer_from_cfg(cfg: dict[str, Any], cache_dir: Path | None) -> PreTrainedTokenizerBase:
+    """The tokenizer named by ``cfg["kind"]`` (default ``tiny``)."""
+    return TOKENIZERS.get(str(cfg.get("kind", "tiny")))(cfg, cache_dir)
 
 
 def build_llm(cfg: dict[str, Any], tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:

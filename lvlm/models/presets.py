@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from transformers import PreTrainedTokenizerBase
 
-from lvlm.errors import ConfigError
+from lvlm.constants import IMAGE_TOKEN
 from lvlm.models.llm import apply_lora, build_llm, build_tokenizer_from_cfg
 from lvlm.models.lvlm import LVLM
 from lvlm.models.projector import build_projector
-from lvlm.models.tokenizer import IMAGE_TOKEN
-from lvlm.models.vision import HFClipTower, OpenClipTower, VisionTower
+from lvlm.models.vision import build_vision
+from lvlm.utils.config import to_plain
 
 
 @dataclass
@@ -29,34 +29,16 @@ class BuiltModel:
     template: str
 
 
-def _plain(cfg: DictConfig | dict[str, Any] | None) -> dict[str, Any]:
-    if cfg is None:
-        return {}
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-    return dict(cfg)
-
-
-def build_vision(cfg: dict[str, Any]) -> VisionTower:
-    kind = cfg.get("kind")
-    select_layer = int(cfg.get("select_layer", -2))
-    if kind == "open_clip":
-        return OpenClipTower(cfg["model_name"], cfg.get("pretrained"), select_layer)
-    if kind == "hf_clip":
-        return HFClipTower(cfg.get("name_or_path"), cfg.get("config"), select_layer)
-    raise ConfigError(f"model.vision.kind must be 'open_clip' or 'hf_clip', got '{kind}'")
-
-
 def build_model(cfg: DictConfig | dict[str, Any], cache_dir: Path | None = None) -> BuiltModel:
     """Tokenizer, vision tower, projector and LLM (optionally LoRA-wrapped) as one ``LVLM``."""
-    cfg = _plain(cfg)
-    tokenizer = build_tokenizer_from_cfg(_plain(cfg.get("tokenizer")), cache_dir)
-    vision = build_vision(_plain(cfg["vision"]))
-    llm = build_llm(_plain(cfg["llm"]), tokenizer)
+    cfg = to_plain(cfg)
+    tokenizer = build_tokenizer_from_cfg(to_plain(cfg.get("tokenizer")), cache_dir)
+    vision = build_vision(to_plain(cfg["vision"]))
+    llm = build_llm(to_plain(cfg["llm"]), tokenizer)
     projector = build_projector(
-        _plain(cfg.get("projector")).get("kind", "linear"), vision.hidden_size, llm.config.hidden_size
+        to_plain(cfg.get("projector")).get("kind", "linear"), vision.hidden_size, llm.config.hidden_size
     )
-    llm = apply_lora(llm, _plain(cfg.get("peft")) or None)
+    llm = apply_lora(llm, to_plain(cfg.get("peft")) or None)
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
     model = LVLM(vision, projector, llm, image_token_id)
     return BuiltModel(model, tokenizer, str(cfg.get("template", "llava_llama_2")))

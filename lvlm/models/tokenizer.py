@@ -14,7 +14,8 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-IMAGE_TOKEN = "<image>"
+from lvlm.constants import IMAGE_TOKEN
+
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", IMAGE_TOKEN]
 
 _CORPUS_WORDS = """
@@ -59,7 +60,7 @@ def build_tokenizer(vocab_size: int = 1024) -> PreTrainedTokenizerFast:
 
 
 def wrap_tokenizer(tok: Tokenizer) -> PreTrainedTokenizerFast:
-    from lvlm.data.conversation import LLAMA2_CHAT_JINJA
+    from lvlm.templates import LLAMA2_CHAT_JINJA
 
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,

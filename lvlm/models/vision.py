@@ -4,7 +4,8 @@ A ``VisionTower`` maps normalised pixels ``[B, 3, H, W]`` to patch features ``[B
 chosen encoder layer (LLaVA's default: the second-to-last) without the CLS token. Two implementations:
 ``OpenClipTower`` builds any open_clip model by name (the project registers its own tiny configs from
 ``open_clip_configs/``; ``pretrained=None`` gives random weights offline) and ``HFClipTower`` wraps
-``transformers.CLIPVisionModel`` built from a config or loaded from a path/hub id.
+``transformers.CLIPVisionModel`` built from a config or loaded from a path/hub id. ``VISION_TOWERS``
+maps the ``model.vision.kind`` names to the classes; ``build_vision`` builds one from its config.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from lvlm.registry import Registry
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -41,6 +44,10 @@ def register_open_clip_configs() -> None:
         open_clip.add_model_config(_CONFIG_DIR)
 
 
+VISION_TOWERS: Registry[type[VisionTower]] = Registry("vision tower kind")
+
+
+@VISION_TOWERS.register("open_clip")
 class OpenClipTower(VisionTower):
     """The visual half of an open_clip CLIP model."""
 
@@ -77,6 +84,7 @@ class OpenClipTower(VisionTower):
         return out["image_intermediates"][0]
 
 
+@VISION_TOWERS.register("hf_clip")
 class HFClipTower(VisionTower):
     """``transformers.CLIPVisionModel``; patch features of ``hidden_states[select_layer]`` minus CLS."""
 
@@ -99,3 +107,10 @@ class HFClipTower(VisionTower):
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         out = self.model(pixel_values=pixel_values, output_hidden_states=True)
         return out.hidden_states[self.select_layer][:, 1:]
+
+
+def build_vision(cfg: dict) -> VisionTower:
+    """The tower named by ``cfg["kind"]``, built from the rest of ``cfg``."""
+    tower = VISION_TOWERS.get(str(cfg.get("kind")))
+    options = {key: value for key, value in cfg.items() if key != "kind"}
+    return tower(**options)

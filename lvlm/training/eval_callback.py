@@ -16,11 +16,11 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
-from lvlm.data.conversation import get_template
 from lvlm.eval.lvlm_model import LVLMScoringModel
 from lvlm.eval.results import BootstrapSettings
 from lvlm.eval.runner import evaluate
 from lvlm.eval.wandb_log import summary_metrics
+from lvlm.templates import get_template
 
 log = logging.getLogger(__name__)
 

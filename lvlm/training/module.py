@@ -2,7 +2,8 @@
 
 Owns the training/validation steps, the optimizer with per-part parameter groups (projector and LLM can
 have their own learning rates), the scheduler (instantiated from config as ``_partial_`` callables), and
-the trainable-only checkpoint hooks. The freeze policy itself lives in ``lvlm.training.freeze``.
+the trainable-only checkpoint hooks (the format itself is ``lvlm.models.checkpoint``). The freeze policy
+lives in ``lvlm.training.freeze``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from lvlm.models.checkpoint import check_frozen, checkpoint_metadata, frozen_fingerprint, trainable_state
 from lvlm.models.lvlm import LVLM
-from lvlm.training.checkpoint import check_frozen, filter_state_dict, frozen_fingerprint
 from lvlm.training.freeze import apply_stage, trainable_names
 
 
@@ -37,6 +38,11 @@ class LVLMModule(pl.LightningModule):
         self.strict_loading = False  # checkpoints hold trainable parameters only
         self._trainable = {f"model.{name}" for name in trainable_names(model)}
         self._frozen_fp = frozen_fingerprint(model, trainable_names(model))
+
+    @property
+    def trainable_keys(self) -> set[str]:
+        """State-dict keys (``model.…``) of the parameters this stage trains."""
+        return set(self._trainable)
 
     def forward(self, **batch: Any) -> Any:
         return self.model(**batch)
@@ -73,12 +79,8 @@ class LVLMModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["state_dict"] = filter_state_dict(checkpoint["state_dict"], self._trainable, "")
-        checkpoint["lvlm"] = {
-            "frozen_fingerprint": self._frozen_fp,
-            "trainable": sorted(self._trainable),
-            "base": self.base,
-        }
+        checkpoint["state_dict"] = trainable_state(checkpoint["state_dict"], self._trainable)
+        checkpoint["lvlm"] = checkpoint_metadata(self._frozen_fp, self._trainable, self.base)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         check_frozen(checkpoint.get("lvlm", {}).get("frozen_fingerprint"), self._frozen_fp)
