@@ -21,10 +21,15 @@ import sys
 import time
 import urllib.request
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Protocol
 
-from lvlm.data.construction.clients.openai_client import OpenAIChatClient
-from lvlm.data.construction.mock_server import RESET_PATH, STATS_PATH, MockChatServer
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # run as a script: make ``tests.helpers`` importable
+    sys.path.insert(0, str(REPO_ROOT))
+
+from lvlm.construction.backends.clients.openai_client import OpenAIChatClient  # noqa: E402
+from tests.helpers.openai_server import RESET_PATH, STATS_PATH, MockChatServer  # noqa: E402
 
 GOAL_SPEEDUP = 20.0
 GOAL_CONCURRENCY = 32
@@ -51,11 +56,11 @@ class ServerHandle(Protocol):
 
 
 class ServerProcess:
-    """``python -m lvlm.data.construction.mock_server`` in a child process, queried over HTTP."""
+    """``python -m tests.helpers.openai_server`` in a child process, queried over HTTP."""
 
     def __init__(self, latency_s: float) -> None:
-        command = [sys.executable, "-m", "lvlm.data.construction.mock_server", "--latency", str(latency_s)]
-        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        command = [sys.executable, "-m", "tests.helpers.openai_server", "--latency", str(latency_s)]
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
         self.base_url = (self._process.stdout.readline() if self._process.stdout else "").strip()
         if not self.base_url.startswith("http://"):
             self.close()

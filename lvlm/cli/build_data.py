@@ -1,6 +1,6 @@
 """``python build_data.py``: build FOVIT / NoFOVIT / FOIT / NoFOIT with Hydra (``conf/build_data.yaml``).
 
-Runs ``lvlm.data.construction.build.build_datasets`` with the composed config, then prints where the
+Runs ``lvlm.construction.pipeline.build.build_datasets`` with the composed config, then prints where the
 datasets and their cards are and a summary table (samples, compliance, drops). ``LvlmError`` becomes one
 line on stderr and exit code 2; Ctrl-C exits 130 saying where the finished records are. Rerunning the same
 command resumes an interrupted build.
@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from lvlm.data.construction.build import build_datasets
+from lvlm.construction.pipeline.build import build_datasets
 from lvlm.utils.runtime import PROJECT_ROOT, apply_offline_defaults, report_user_errors
 
 

@@ -1,1 +1,0 @@
-"""lvlm.data.construction package."""
