@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+import lvlm.construction.data_kind  # noqa: F401  (registers data.kind=constructed)
 from lvlm.data.datamodule import LlavaDataModule
 from lvlm.models.checkpoint import init_from
 from lvlm.models.presets import build_model

@@ -1,9 +1,8 @@
 """LightningDataModule for LLaVA-format conversation data.
 
-Resolves where the data lives (``kind``: ``synthetic`` generates the procedural dataset on first use,
-``constructed`` builds a FOVIT/NoFOVIT/FOIT/NoFOIT dataset on first use, ``llava_json`` reads given files),
-opens train/val ``LlavaJsonDataset``s (a validation split is carved from the training records when no
-``val_json`` is given), and reports skipped records. Generation happens in ``prepare_data`` (rank 0 only).
+Resolves where the data lives through the ``data.kind`` registry (``lvlm.data.sources``), opens train/val
+``LlavaJsonDataset``s (a validation split is carved from the training records when no ``val_json`` is
+given), and reports skipped records. Generation happens in ``prepare_data`` (rank 0 only).
 """
 
 from __future__ import annotations
@@ -21,33 +20,12 @@ from transformers import PreTrainedTokenizerBase
 from lvlm.data.collate import ConversationCollator
 from lvlm.data.images import ImageProcessor
 from lvlm.data.llava_json import LlavaJsonDataset, SkipReport
-from lvlm.data.synthetic import ensure_synthetic_dataset
-from lvlm.errors import ConfigError
+from lvlm.data.sources import resolve_data_files
 from lvlm.models.lvlm import LVLM
 from lvlm.templates import get_template
+from lvlm.utils.config import to_plain
 
 log = logging.getLogger(__name__)
-
-
-def resolve_data_files(cfg: DictConfig | dict[str, Any]) -> tuple[Path, Path | None, Path]:
-    """(train_json, val_json or None, image_root) for a ``data`` config; builds data when needed."""
-    kind = cfg["kind"]
-    if kind == "synthetic":
-        syn = cfg["synthetic"]
-        root = ensure_synthetic_dataset(
-            Path(cfg["root"]), int(syn["num_scenes"]), int(syn["seed"]), int(syn["image_size"]),
-            int(syn["max_turns"]), float(syn["val_fraction"]),
-        )  # fmt: skip
-        return root / "train.json", root / "val.json", root
-    if kind == "constructed":
-        from lvlm.data.construction.build import ensure_dataset
-
-        root = ensure_dataset(str(cfg["dataset"]), cfg)
-        return root / "train.json", None, root
-    if kind == "llava_json":
-        val = cfg.get("val_json")
-        return Path(cfg["train_json"]), Path(val) if val else None, Path(cfg["image_root"])
-    raise ConfigError(f"data.kind must be synthetic, constructed or llava_json, got '{kind}'")
 
 
 class LlavaDataModule(pl.LightningDataModule):
@@ -64,12 +42,13 @@ class LlavaDataModule(pl.LightningDataModule):
         self.skips = SkipReport()
 
     def prepare_data(self) -> None:
-        resolve_data_files(self.cfg)
+        resolve_data_files(to_plain(self.cfg))
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        train_json, val_json, image_root = resolve_data_files(self.cfg)
+        files = resolve_data_files(to_plain(self.cfg))
+        train_json, val_json, image_root = files.train_json, files.val_json, files.image_root
         train = self._open(train_json, image_root)
         if val_json is not None and val_json.exists():
             self.train_set, self.val_set = train, self._open(val_json, image_root)
