@@ -39,7 +39,6 @@ def stand_in_dir(tmp_path_factory, tiny_tokenizer):
 def test_paper_preset_loads_through_from_pretrained(stand_in_dir):
     cfg = _model_cfg(
         "model=llava_llama2_7b_chat",
-        "model/vision=hf_clip_vit_l14",
         f"model.vision.name_or_path={stand_in_dir / 'clip'}",
         f"model.llm.name_or_path={stand_in_dir / 'llm'}",
         "model.llm.dtype=float32",
@@ -59,10 +58,11 @@ def test_paper_preset_loads_through_from_pretrained(stand_in_dir):
 def test_paper_preset_is_configured_as_the_spec_says():
     cfg = _model_cfg("model=llava_llama2_7b_chat")
     assert cfg["vision"] == {
-        "kind": "open_clip",
-        "model_name": "ViT-L-14",
-        "pretrained": "openai",
+        "kind": "hf_clip",
+        "name_or_path": "openai/clip-vit-large-patch14",
+        "config": None,
         "select_layer": -2,
+        "hidden_act": "quick_gelu",
     }
     assert cfg["llm"]["name_or_path"] == "meta-llama/Llama-2-7b-chat-hf"
     assert cfg["projector"]["kind"] == "linear"

@@ -1,0 +1,1 @@
+"""Tests of lvlm.models: preset fidelity (towers, LoRA) on tiny stand-ins."""
