@@ -5,7 +5,7 @@ on the prompts), renders SST-2 validation sentences from ``../shared/data`` unde
 (natural, neutral, unnatural), then scores them twice:
 
 * naive: one prompt at a time, ``model.generate(max_new_tokens=32)``, greedy, no early stop, then parse;
-* ours:  ``lvlm.eval.scorer_generate.score_generate`` (length-sorted left-padded batches, KV cache, stop at
+* ours:  ``lvlm.eval.scoring.generate.score_generate`` (length-sorted left-padded batches, KV cache, stop at
   end of line / EOS, early exit).
 
 Prints throughput, prediction agreement (parsed labels AND generated tokens, after applying the same
@@ -29,10 +29,10 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from lvlm.eval.batching import common_prefix_length, length_sorted_batches
-from lvlm.eval.hf_model import HFScoringModel
-from lvlm.eval.parsing import parse
-from lvlm.eval.scorer_generate import score_generate
+from lvlm.eval.models.hf import HFScoringModel
+from lvlm.eval.scoring.batching import common_prefix_length, length_sorted_batches
+from lvlm.eval.scoring.generate import score_generate
+from lvlm.eval.scoring.parsing import parse
 from lvlm.eval.types import INVALID, PromptItem
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -130,8 +130,8 @@ def prepare(args: argparse.Namespace, sentences: int):
     sys.path.insert(0, str(HERE))
     from bench_generate import ModelShape, build_benchmark_model, fit_answer_format, read_sst2_items
 
-    from lvlm.eval.hf_model import HFScoringModel
-    from lvlm.eval.scorer_loglik import continuation_for
+    from lvlm.eval.models.hf import HFScoringModel
+    from lvlm.eval.scoring.loglik import continuation_for
 
     items = read_sst2_items(sentences)
     model, tokenizer = build_benchmark_model([item.text for item in items], ModelShape())
@@ -178,10 +178,10 @@ def run_ours(
 ) -> dict[str, object]:
     """Our whole evaluation (load the saved model, score, metrics, bootstrap CIs) timed once, then the
     scoring alone ``repeats`` more times."""
-    from lvlm.eval.bootstrap import bootstrap_cis
-    from lvlm.eval.hf_model import load_hf_scoring_model
-    from lvlm.eval.metrics import compute_metrics
-    from lvlm.eval.scorers import run_scorer
+    from lvlm.eval.models.hf import load_hf_scoring_model
+    from lvlm.eval.results.bootstrap import bootstrap_cis
+    from lvlm.eval.results.metrics import compute_metrics
+    from lvlm.eval.scoring.scorers import run_scorer
 
     start = time.perf_counter()
     model = load_hf_scoring_model(str(model_dir))

@@ -1,9 +1,10 @@
 """``python evaluate.py``: score a model on the verbalizer-manipulation benchmark.
 
-Builds the scoring model (tiny in-process LVLM, Hugging Face causal LM, or lvlm checkpoint), runs the
-benchmark (sharded across ranks under torchrun), and on rank 0 writes ``results.json``, ``samples.jsonl``,
-``results.md`` and the resolved config into the run directory, logs to W&B (offline by default), and prints
-the paper-style table.
+Builds the scoring model named by ``model.kind`` (looked up in ``lvlm.eval.models.registry.EVAL_MODELS``:
+tiny in-process LVLM, Hugging Face causal LM, or lvlm checkpoint), runs the benchmark (sharded across
+ranks under torchrun), and on rank 0 writes ``results.json``, ``samples.jsonl``, ``results.md`` and the
+resolved config into the run directory, logs to W&B (offline by default), and prints the paper-style
+table. The evaluation protocol is described in ``docs/evaluation.md``.
 """
 
 from __future__ import annotations
@@ -13,53 +14,27 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from lvlm.errors import ConfigError
 from lvlm.eval.distributed import broadcast_object, init_from_env
-from lvlm.eval.hf_model import load_hf_scoring_model
-from lvlm.eval.lvlm_model import LVLMScoringModel, scoring_model_from_checkpoint
-from lvlm.eval.results import BootstrapSettings
+from lvlm.eval.models.registry import EVAL_MODELS
+from lvlm.eval.results.wandb_log import log_to_wandb
+from lvlm.eval.results.writer import BootstrapSettings
 from lvlm.eval.runner import evaluate
-from lvlm.eval.types import ScoringModel
-from lvlm.eval.wandb_log import log_to_wandb
-from lvlm.models.presets import build_model
-from lvlm.templates import get_template
+from lvlm.utils.config import to_plain
 from lvlm.utils.runtime import PROJECT_ROOT, apply_offline_defaults, report_user_errors
 
 log = logging.getLogger("lvlm.evaluate")
-MODEL_KINDS = ("tiny", "hf", "checkpoint")
-
-
-def build_scoring_model(cfg: DictConfig) -> ScoringModel:
-    kind, image_slot = str(cfg.model.kind), str(cfg.eval.image_slot)
-    if kind == "tiny":
-        pl.seed_everything(int(cfg.seed), verbose=False)
-        built = build_model(cfg.model.preset, cache_dir=Path(cfg.paths.cache_dir))
-        return LVLMScoringModel(built.model, built.tokenizer, get_template(built.template), image_slot)
-    if kind == "checkpoint":
-        if not cfg.model.checkpoint:
-            raise ConfigError("model.kind=checkpoint needs model.checkpoint=<path to .ckpt>")
-        return scoring_model_from_checkpoint(Path(cfg.model.checkpoint), image_slot)
-    if kind == "hf":
-        if not cfg.model.name_or_path:
-            raise ConfigError("model.kind=hf needs model.name_or_path=<local dir or hub id>")
-        return load_hf_scoring_model(
-            str(cfg.model.name_or_path), str(cfg.model.dtype), str(cfg.model.device),
-            use_chat_template=bool(cfg.model.use_chat_template), system_prompt=cfg.model.system_prompt,
-        )  # fmt: skip
-    raise ConfigError(f"unknown model.kind '{kind}'; valid model.kind names: {', '.join(MODEL_KINDS)}")
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     info = init_from_env()
     run_dir = Path(broadcast_object(HydraConfig.get().runtime.output_dir, info))
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain = to_plain(cfg)
     if info.is_main:
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
-    model = build_scoring_model(cfg)
+    model = EVAL_MODELS.get(str(cfg.model.kind))(plain)  # lvlm/eval/models/registry.py
     boot = BootstrapSettings(
         int(cfg.bootstrap.n_resamples), int(cfg.bootstrap.seed), float(cfg.bootstrap.confidence)
     )

@@ -14,16 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from lvlm.eval.distributed import DistInfo, gather_in_order, init_from_env, shard_indices
-from lvlm.eval.loaders import LoadResult, load_selected
-from lvlm.eval.prompts import build_prompts, templates_hash
-from lvlm.eval.results import BootstrapSettings, ResultFiles, write_results
-from lvlm.eval.scorers import get_scorer, run_scorer
-from lvlm.eval.tasks import TaskSpec, select_tasks
+from lvlm.eval.results.writer import BootstrapSettings, ResultFiles, write_results
+from lvlm.eval.scoring.scorers import get_scorer, run_scorer, settings_from_config
+from lvlm.eval.sources.loaders import LoadResult, load_selected
+from lvlm.eval.tasks.definitions import TaskSpec, select_tasks
+from lvlm.eval.tasks.prompts import build_prompts, templates_hash
+from lvlm.eval.tasks.verbalizers import verbalizer_hash, verbalizer_sets
 from lvlm.eval.types import Prediction, PromptItem, ScoringModel, VerbalizerSet
-from lvlm.eval.verbalizers import verbalizer_hash, verbalizer_sets
+from lvlm.utils.config import to_plain
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,8 @@ class EvalPlan:
         }  # fmt: skip
 
 
-def _plain(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)  # type: ignore[return-value]
-
-
 def plan_evaluation(eval_cfg: DictConfig | Mapping[str, Any]) -> EvalPlan:
-    cfg = _plain(eval_cfg)
+    cfg = to_plain(eval_cfg)
     get_scorer(str(cfg.get("scorer", "generate")))  # unknown scorer: fail before loading anything
     tasks = select_tasks(cfg)
     loads = load_selected(cfg)
@@ -63,14 +60,6 @@ def plan_evaluation(eval_cfg: DictConfig | Mapping[str, Any]) -> EvalPlan:
         log.warning("!!! SMOKE DATA for %s: these numbers are NOT results on real splits; set eval.data_dir "
                     "or make the hub reachable", ", ".join(plan.smoke_tasks))  # fmt: skip
     return plan
-
-
-def scorer_settings(eval_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    return (
-        {"max_new_tokens": int(eval_cfg.get("max_new_tokens", 8))}
-        if eval_cfg.get("scorer") == "generate"
-        else {}
-    )
 
 
 def score_items(
@@ -88,10 +77,11 @@ def score_items(
         rank_cache = (
             cache_dir if info.world_size == 1 else cache_dir / f"world{info.world_size}-rank{info.rank}"
         )
+    scorer = str(eval_cfg.get("scorer", "generate"))
     run = run_scorer(
-        str(eval_cfg.get("scorer", "generate")), model, [items[i] for i in mine],
+        scorer, model, [items[i] for i in mine],
         batch_size=int(eval_cfg.get("batch_size", 8)), cache_dir=rank_cache,
-        progress=progress and info.is_main, **scorer_settings(eval_cfg),
+        progress=progress and info.is_main, **settings_from_config(scorer, eval_cfg),
     )  # fmt: skip
     counts = gather_in_order([(run.n_cached, run.n_computed)], info.world_size, info)
     stats = {"cached": sum(c for c, _ in counts), "computed": sum(n for _, n in counts)}
@@ -109,7 +99,7 @@ def evaluate(
     progress: bool = True,
 ) -> tuple[ResultFiles | None, dict[str, Any]]:
     """Plan, score and (rank 0, when ``run_dir`` is given) write the results; returns files and stats."""
-    cfg = _plain(eval_cfg)
+    cfg = to_plain(eval_cfg)
     info = init_from_env()
     plan = plan_evaluation(cfg)
     predictions, stats = score_items(model, plan.items, cfg, cache_dir, info, progress)

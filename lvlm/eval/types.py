@@ -1,8 +1,9 @@
 """Shared value types of the verbalizer-manipulation benchmark.
 
 These small frozen dataclasses and the ``ScoringModel`` protocol are the contract between the task
-loaders (``tasks``/``loaders``), prompt rendering (``prompts``/``verbalizers``), the scorers, the metrics
-and the result writers. Keep them stable: every part of ``lvlm.eval`` speaks in these terms.
+definitions and data sources (``tasks``, ``sources``), prompt rendering (``tasks.prompts``,
+``tasks.verbalizers``), the scorers (``scoring``), the model adapters (``models``), and the metrics and
+result writers (``results``). Keep them stable: every part of ``lvlm.eval`` speaks in these terms.
 """
 
 from __future__ import annotations

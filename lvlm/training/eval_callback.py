@@ -16,10 +16,10 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
-from lvlm.eval.lvlm_model import LVLMScoringModel
-from lvlm.eval.results import BootstrapSettings
+from lvlm.eval.models.lvlm import LVLMScoringModel
+from lvlm.eval.results.wandb_log import summary_metrics
+from lvlm.eval.results.writer import BootstrapSettings
 from lvlm.eval.runner import evaluate
-from lvlm.eval.wandb_log import summary_metrics
 from lvlm.templates import get_template
 
 log = logging.getLogger(__name__)

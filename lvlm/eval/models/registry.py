@@ -1,0 +1,62 @@
+"""The model kinds ``evaluate.py`` can score, one builder function per ``model.kind``.
+
+``EVAL_MODELS`` maps a kind name to a builder that takes the resolved evaluate config (a plain mapping
+with ``model``, ``eval``, ``paths``, ``seed`` …) and returns a ``ScoringModel``:
+
+- ``tiny``: a tiny LVLM built in-process from the ``model.preset`` preset (offline smoke run);
+- ``hf``: a Hugging Face causal LM from ``model.name_or_path`` (``model.dtype``, ``model.device``,
+  ``model.use_chat_template``, ``model.system_prompt``), the text-only LLM row;
+- ``checkpoint``: an lvlm training checkpoint from ``model.checkpoint`` (the LVLM rows).
+
+LVLM kinds honour ``eval.image_slot``. Adding a kind is one function registered with
+``@EVAL_MODELS.register("<kind>")`` plus the ``model.*`` keys it reads in ``conf/evaluate.yaml``. A miss
+raises ``UnknownNameError`` listing the valid kinds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lvlm.errors import ConfigError
+from lvlm.eval.models.hf import load_hf_scoring_model
+from lvlm.eval.models.lvlm import LVLMScoringModel, scoring_model_from_checkpoint
+from lvlm.eval.types import ScoringModel
+from lvlm.models.presets import build_model
+from lvlm.registry import Registry
+from lvlm.templates import get_template
+
+EvalModelBuilder = Callable[[Mapping[str, Any]], ScoringModel]
+EVAL_MODELS: Registry[EvalModelBuilder] = Registry("model.kind")
+
+
+@EVAL_MODELS.register("tiny")
+def build_tiny(cfg: Mapping[str, Any]) -> ScoringModel:
+    """The ``model.preset`` LVLM built in-process, seeded with ``seed``."""
+    import pytorch_lightning as pl
+
+    pl.seed_everything(int(cfg["seed"]), verbose=False)
+    built = build_model(cfg["model"]["preset"], cache_dir=Path(cfg["paths"]["cache_dir"]))
+    template = get_template(built.template)
+    return LVLMScoringModel(built.model, built.tokenizer, template, str(cfg["eval"]["image_slot"]))
+
+
+@EVAL_MODELS.register("hf")
+def build_hf(cfg: Mapping[str, Any]) -> ScoringModel:
+    """A causal LM and its tokenizer loaded with ``from_pretrained`` from ``model.name_or_path``."""
+    model = cfg["model"]
+    if not model.get("name_or_path"):
+        raise ConfigError("model.kind=hf needs model.name_or_path=<local dir or hub id>")
+    return load_hf_scoring_model(
+        str(model["name_or_path"]), str(model["dtype"]), str(model["device"]),
+        use_chat_template=bool(model["use_chat_template"]), system_prompt=model.get("system_prompt"),
+    )  # fmt: skip
+
+
+@EVAL_MODELS.register("checkpoint")
+def build_checkpoint(cfg: Mapping[str, Any]) -> ScoringModel:
+    """The LVLM saved in the lvlm training checkpoint ``model.checkpoint``."""
+    if not cfg["model"].get("checkpoint"):
+        raise ConfigError("model.kind=checkpoint needs model.checkpoint=<path to .ckpt>")
+    return scoring_model_from_checkpoint(Path(cfg["model"]["checkpoint"]), str(cfg["eval"]["image_slot"]))
