@@ -28,11 +28,20 @@ class UnknownNameError(LvlmError, KeyError):
 class DataError(LvlmError, ValueError):
     """A data file or record is malformed.
 
-    The message always reads ``<source>: <record>: <problem>; fix: <fix>`` on one line.
+    The message always reads ``<source>: <record>: <problem>; fix: <fix>`` on one line. ``reason`` is the
+    short kind of problem without file names or numbers (how skipped records are grouped and counted).
     """
 
-    def __init__(self, source: str, problem: str, fix: str, record: str | int | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        problem: str,
+        fix: str,
+        record: str | int | None = None,
+        reason: str | None = None,
+    ) -> None:
         self.source, self.problem, self.fix, self.record = str(source), problem, fix, record
+        self.reason = reason
         where = self.source if record is None else f"{self.source}: record {record}"
         super().__init__(f"{where}: {problem}; fix: {fix}")
 

@@ -68,10 +68,27 @@ class LlavaDataModule(pl.LightningDataModule):
             json_path, image_root, self.tokenizer, self.template, self.processor, self.num_image_tokens,
             self.image_token_id, int(self.cfg["max_length"]), str(self.cfg.get("on_error", "raise")),
         )  # fmt: skip
-        for reason, count in dataset.skips.counts.items():
-            self.skips.counts[reason] += count
-            self.skips.examples.setdefault(reason, []).extend(dataset.skips.examples[reason])
+        self.skips.merge(dataset.skips)
         return dataset
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Count (or, under ``on_error=raise``, raise) the records the workers could not build."""
+        if isinstance(batch, dict) and "skipped" in batch:
+            for skipped in self.skips.absorb(batch, str(self.cfg.get("on_error", "raise"))):
+                log.info("skipped %s", skipped.error())
+        return batch
+
+    def gather_skips(self) -> None:
+        """Merge every rank's skip counts into this rank's (collective: call on all ranks, or on none)."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+            return
+        keyed: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(keyed, self.skips.keyed)  # records met while building samples, per rank
+        for records in keyed:  # the skips found when the dataset opened are the same on every rank
+            for key, (reason, message) in records.items():
+                self.skips.add(reason, message, key)
 
     def _loader(self, dataset: Any, shuffle: bool) -> DataLoader:
         workers = int(self.cfg.get("num_workers", 0))

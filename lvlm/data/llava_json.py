@@ -6,17 +6,26 @@ assistant turns, image file present and decodable, and ``<image>`` placeholders 
 record with an image but no placeholder gets one prepended, as LLaVA does). With ``on_error="raise"`` the
 first bad record stops the run with one line naming file, record and fix; with ``"skip"`` bad records are
 counted by reason in ``SkipReport`` and reported at the end of the run.
+
+Some problems only show when a sample is built (an ``<image>`` cut by ``max_length``, a file that broke
+after the dataset opened). ``__getitem__`` then returns a ``{"skipped": SkippedRecord}`` marker instead of
+raising — DataLoader workers cannot report to the main process any other way, and an exception in a
+worker reaches the main process as a traceback. The collator passes the markers on in ``batch["skipped"]``
+and the main process (``SkipReport.absorb``, called by the DataModule for every batch) counts them once per
+record, or raises the record's ``DataError`` under ``on_error="raise"``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 from transformers import PreTrainedTokenizerBase
 
 from lvlm.constants import IMAGE_TOKEN
@@ -26,18 +35,75 @@ from lvlm.errors import ConfigError, DataError
 from lvlm.templates import ChatTemplate
 
 
+def skip_reason(exc: DataError) -> str:
+    """The count key of a bad record: its kind of problem, without paths or numbers (those stay in the
+    example messages)."""
+    if exc.reason:
+        return exc.reason
+    return re.sub(r"\d+", "N", exc.problem.split(" (")[0].split(":")[0]).strip()
+
+
+@dataclass(frozen=True)
+class SkippedRecord:
+    """A record that failed while its sample was built (picklable: it crosses DataLoader workers)."""
+
+    source: str
+    index: int  # position in the dataset, to count each record once over epochs
+    record: str | int
+    reason: str
+    problem: str
+    fix: str
+
+    @classmethod
+    def from_error(cls, exc: DataError, index: int) -> SkippedRecord:
+        record = exc.record if exc.record is not None else index
+        return cls(exc.source, index, record, skip_reason(exc), exc.problem, exc.fix)
+
+    def error(self) -> DataError:
+        return DataError(self.source, self.problem, self.fix, self.record, reason=self.reason)
+
+
 @dataclass
 class SkipReport:
     """Skipped records by reason, with a few example messages per reason."""
 
     counts: Counter = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
+    keyed: dict = field(default_factory=dict, repr=False)  # key -> (reason, message)
 
-    def add(self, reason: str, message: str) -> None:
+    def add(self, reason: str, message: str, key: Any = None) -> bool:
+        """Count one skipped record (once per ``key`` when given); True when it was new."""
+        if key is not None:
+            if key in self.keyed:
+                return False
+            self.keyed[key] = (reason, message)
         self.counts[reason] += 1
         self.examples.setdefault(reason, [])
         if len(self.examples[reason]) < 3:
             self.examples[reason].append(message)
+        return True
+
+    def add_error(self, exc: DataError, key: Any = None) -> bool:
+        return self.add(skip_reason(exc), str(exc), key)
+
+    def absorb(self, batch: dict[str, Any], on_error: str) -> list[SkippedRecord]:
+        """Take the ``skipped`` markers out of a collated batch: raise the first under ``"raise"``, else
+        count each record once. Returns the newly counted records."""
+        skipped: list[SkippedRecord] = batch.pop("skipped", None) or []
+        if skipped and on_error == "raise":
+            raise skipped[0].error()
+        return [s for s in skipped if self.add(s.reason, str(s.error()), (s.source, s.index))]
+
+    def merge(self, other: SkipReport) -> None:
+        """Add ``other``'s counts; records counted under a key in both are counted once."""
+        for key, (reason, message) in other.keyed.items():
+            self.add(reason, message, key)
+        keyed = Counter(reason for reason, _ in other.keyed.values())
+        for reason, count in other.counts.items():
+            if count - keyed[reason] > 0:
+                self.counts[reason] += count - keyed[reason]
+                kept = self.examples.setdefault(reason, [])
+                kept.extend(other.examples.get(reason, [])[: max(0, 3 - len(kept))])
 
     @property
     def total(self) -> int:
@@ -61,7 +127,9 @@ def read_records(path: Path) -> list[dict]:
     return records
 
 
-def validate_record(record: object, index: int, source: str, image_root: Path) -> list[tuple[str, str]]:
+def validate_record(
+    record: object, index: int, source: str, image_root: Path, image_size: int = 64
+) -> list[tuple[str, str]]:
     """Return the record's (user, assistant) turns or raise ``DataError``."""
     if not isinstance(record, dict) or not isinstance(record.get("conversations"), list):
         raise DataError(
@@ -76,7 +144,7 @@ def validate_record(record: object, index: int, source: str, image_root: Path) -
         problem = f"{placeholders} <image> placeholders but {int(has_image)} image(s)"
         raise DataError(source, problem, "use one <image> placeholder per image, in the question", name)
     if has_image:
-        verify_image(image_root / str(record["image"]), source, name)
+        verify_image(image_root / str(record["image"]), source, name, image_size)
         if placeholders == 0:
             turns[0] = (f"{IMAGE_TOKEN}\n{turns[0][0]}", turns[0][1])
     return turns
@@ -106,20 +174,33 @@ class LlavaJsonDataset(Dataset):
             image_token_id,
             max_length,
         )
+        self.on_error = on_error
         self.skips = SkipReport()
         self.samples: list[tuple[dict, list[tuple[str, str]]]] = []
+        size = int(getattr(image_processor, "image_size", 64))
         for index, record in enumerate(read_records(Path(json_path))):
             try:
-                self.samples.append((record, validate_record(record, index, self.source, self.image_root)))
+                turns = validate_record(record, index, self.source, self.image_root, size)
+                self.samples.append((record, turns))
             except DataError as exc:
                 if on_error == "raise":
                     raise
-                self.skips.add(exc.problem.split(" (")[0].split(":")[0], str(exc))
+                self.skips.add_error(exc)
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """The sample, or ``{"skipped": SkippedRecord}`` when it cannot be built under ``on_error="skip"``
+        or inside a DataLoader worker (the main process raises it there; see the module docstring)."""
+        try:
+            return self._build(index)
+        except DataError as exc:
+            if self.on_error == "raise" and get_worker_info() is None:
+                raise
+            return {"skipped": SkippedRecord.from_error(exc, index)}
+
+    def _build(self, index: int) -> dict[str, torch.Tensor]:
         record, turns = self.samples[index]
         name = record.get("id", index)
         encoded = encode_conversation(
@@ -136,7 +217,10 @@ class LlavaJsonDataset(Dataset):
             encoded.num_images
             and input_ids.count(self.image_token_id) < self.num_image_tokens * encoded.num_images
         ):
-            raise DataError(self.source, "image tokens cut by max_length", "raise data.max_length", name)
+            raise DataError(
+                self.source, f"image tokens cut by max_length={self.max_length}", "raise data.max_length",
+                name, reason="image tokens cut by max_length",
+            )  # fmt: skip
         item = {"input_ids": torch.tensor(input_ids), "labels": torch.tensor(labels)}
         if encoded.num_images:
             item["pixel_values"] = self.processor.load(
