@@ -2,7 +2,7 @@
 
 Imports are read with ``ast`` (those inside functions too), so a lazy import cannot hide a cycle.
 Layers, bottom to top: constants / errors / registry / utils → templates → models → data →
-eval, construction → report → training → study → cli.
+eval, construction → report → training → study, export → cli.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ LAYERS = {
     "report": 5,
     "training": 6,
     "study": 7,
+    "export": 7,
     "cli": 8,
 }
 

@@ -36,8 +36,11 @@ def log_to_wandb(
     import wandb
 
     settings = cfg["wandb"]
+    group = settings.get("group") or cfg["group"]  # a study sets wandb.group=<study name>
+    tags = [str(tag) for tag in settings.get("tags") or []] or None
     run = wandb.init(
-        project=settings["project"], name=str(cfg["name"]), group=str(cfg["group"]), job_type="eval",
+        project=settings["project"], name=str(cfg["name"]), group=str(group),
+        job_type=str(settings.get("job_type") or "eval"), tags=tags,
         dir=str(run_dir), mode=settings["mode"], config=dict(cfg),
     )  # fmt: skip
     try:
