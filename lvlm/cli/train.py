@@ -9,6 +9,7 @@ projector first), and writes into the Hydra run directory: the resolved config, 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -22,9 +23,22 @@ import lvlm.construction.data_kind  # noqa: F401  (registers data.kind=construct
 from lvlm.data.datamodule import LlavaDataModule
 from lvlm.models.checkpoint import init_from
 from lvlm.models.presets import build_model
+from lvlm.training.lifecycle import (
+    EXIT_TERMINATED,
+    FINISHED,
+    INTERRUPTED,
+    Terminated,
+    fit,
+    install_sigterm_handler,
+)
 from lvlm.training.module import LVLMModule
 from lvlm.utils.config import to_plain
-from lvlm.utils.runtime import PROJECT_ROOT, apply_offline_defaults, report_user_errors
+from lvlm.utils.runtime import (
+    PROJECT_ROOT,
+    apply_offline_defaults,
+    report_user_errors,
+    write_run_record,
+)
 from lvlm.utils.seeding import seed_all
 from lvlm.utils.wandb_utils import finish_wandb, wandb_run_dir
 
@@ -64,16 +78,18 @@ def run(cfg: DictConfig) -> dict[str, object]:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     started = time.time()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    if trainer.is_global_zero:
-        datamodule.write_skip_report(run_dir)
-    return summarize(trainer, run_dir, loggers, time.time() - started)
+    status = fit(trainer, module, datamodule, run_dir, ckpt_path=cfg.get("ckpt_path"))
+    return summarize(trainer, run_dir, loggers, time.time() - started, status)
 
 
-def summarize(trainer: pl.Trainer, run_dir: Path, loggers: list, seconds: float) -> dict[str, object]:
+def summarize(
+    trainer: pl.Trainer, run_dir: Path, loggers: list, seconds: float, status: str = FINISHED
+) -> dict[str, object]:
+    """Print where everything is; record it with the run's status in ``run.json``."""
     ckpt = trainer.checkpoint_callback
     ckpt_path = getattr(ckpt, "last_model_path", "") or getattr(ckpt, "best_model_path", "")
     summary = {
+        "status": status,
         "run_dir": str(run_dir),
         "checkpoint": ckpt_path if ckpt_path and Path(ckpt_path).exists() else "none saved",
         "metrics": str(run_dir / "metrics.jsonl"),
@@ -81,9 +97,12 @@ def summarize(trainer: pl.Trainer, run_dir: Path, loggers: list, seconds: float)
         "steps": trainer.global_step,
         "seconds": round(seconds, 1),
     }
+    if status != FINISHED:
+        summary["status"] = f"{status} by SIGTERM; resume with ckpt_path={summary['checkpoint']}"
     if trainer.is_global_zero:
         width = max(len(k) for k in summary)
-        print("\n".join(f"{k.ljust(width)} : {v}" for k, v in summary.items()))
+        print("\n".join(f"{k.ljust(width)} : {v}" for k, v in summary.items()), flush=True)
+        write_run_record(run_dir, status=status, ended=time.time(), summary=summary)
     return summary
 
 
@@ -91,9 +110,19 @@ def summarize(trainer: pl.Trainer, run_dir: Path, loggers: list, seconds: float)
 @report_user_errors
 def main(cfg: DictConfig) -> None:
     apply_offline_defaults()
+    install_sigterm_handler()
     try:
-        run(cfg)
+        summary = run(cfg)
+    except Terminated:  # SIGTERM before training started: nothing to save
+        finish_wandb(exit_code=EXIT_TERMINATED)
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        write_run_record(run_dir, status=INTERRUPTED, ended=time.time())
+        print(f"interrupted (SIGTERM) before training started; nothing saved in {run_dir}", file=sys.stderr)
+        sys.exit(EXIT_TERMINATED)
     except BaseException:
         finish_wandb(exit_code=1)
         raise
+    if summary["status"] != FINISHED:
+        finish_wandb(exit_code=EXIT_TERMINATED)
+        sys.exit(EXIT_TERMINATED)
     finish_wandb()

@@ -21,11 +21,26 @@ from lvlm.data.collate import ConversationCollator
 from lvlm.data.images import ImageProcessor
 from lvlm.data.llava_json import LlavaJsonDataset, SkipReport
 from lvlm.data.sources import resolve_data_files
+from lvlm.errors import DataError
 from lvlm.models.lvlm import LVLM
 from lvlm.templates import get_template
 from lvlm.utils.config import to_plain
 
 log = logging.getLogger(__name__)
+
+
+def _no_training_records(dataset: LlavaJsonDataset, held_out: int) -> DataError:
+    """The one-line error for a training set that ends up empty."""
+    skipped = dataset.skips.total
+    counts = f"{len(dataset) + skipped} in the file, {skipped} skipped"
+    if held_out:
+        fix = "lower data.val_fraction or add records"
+        counts += f", {held_out} held out for validation"
+    elif skipped:
+        fix = "see skipped.json in the run directory for why each record was skipped"
+    else:
+        fix = "point data.train_json at a non-empty LLaVA-format list"
+    return DataError(dataset.source, f"no training records ({counts})", fix)
 
 
 class LlavaDataModule(pl.LightningDataModule):
@@ -40,6 +55,8 @@ class LlavaDataModule(pl.LightningDataModule):
         self.collate = ConversationCollator(tokenizer.pad_token_id)
         self.train_set = self.val_set = None
         self.skips = SkipReport()
+        self._train_keys: set[tuple[str, int]] = set()
+        self._train_skipped = 0  # training records skipped while their samples were built
 
     def prepare_data(self) -> None:
         resolve_data_files(to_plain(self.cfg))
@@ -62,6 +79,12 @@ class LlavaDataModule(pl.LightningDataModule):
             len(self.val_set or []),
             train_json,
         )
+        if len(self.train_set) == 0:
+            carved = len(self.val_set) if isinstance(self.val_set, Subset) else 0
+            raise _no_training_records(train, carved)
+        indices = self.train_set.indices if isinstance(self.train_set, Subset) else range(len(train))
+        self._train_keys = {(train.source, int(i)) for i in indices}
+        self._train_skipped = 0
 
     def _open(self, json_path: Path, image_root: Path) -> LlavaJsonDataset:
         dataset = LlavaJsonDataset(
@@ -76,6 +99,13 @@ class LlavaDataModule(pl.LightningDataModule):
         if isinstance(batch, dict) and "skipped" in batch:
             for skipped in self.skips.absorb(batch, str(self.cfg.get("on_error", "raise"))):
                 log.info("skipped %s", skipped.error())
+                self._train_skipped += (skipped.source, skipped.index) in self._train_keys
+            if self._train_keys and self._train_skipped >= len(self._train_keys):
+                source = next(iter(self._train_keys))[0]
+                raise DataError(
+                    source, f"every training record was skipped ({self.skips.total} bad records)",
+                    "see skipped.json in the run directory for why, and fix the records or data.max_length",
+                )  # fmt: skip
         return batch
 
     def gather_skips(self) -> None:

@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 from transformers import PreTrainedTokenizerBase
 
-from lvlm.constants import IMAGE_TOKEN
+from lvlm.constants import IGNORE_INDEX, IMAGE_TOKEN
 from lvlm.data.conversation import encode_conversation, turns_from_llava
 from lvlm.data.images import ImageProcessor, verify_image
 from lvlm.errors import ConfigError, DataError
@@ -137,6 +137,13 @@ def validate_record(
         )
     name = record.get("id", index)
     turns = turns_from_llava(record["conversations"], source, name)
+    for number, (_, answer) in enumerate(turns, start=1):
+        if not answer.strip():
+            raise DataError(
+                source, f"empty assistant answer (turn {number})",
+                "give every 'gpt' message its answer text, or drop the record", name,
+                reason="empty assistant answer",
+            )  # fmt: skip
     placeholders = sum(user.count(IMAGE_TOKEN) for user, _ in turns)
     placeholders += sum(answer.count(IMAGE_TOKEN) for _, answer in turns)
     has_image = bool(record.get("image"))
@@ -220,6 +227,11 @@ class LlavaJsonDataset(Dataset):
             raise DataError(
                 self.source, f"image tokens cut by max_length={self.max_length}", "raise data.max_length",
                 name, reason="image tokens cut by max_length",
+            )  # fmt: skip
+        if all(label == IGNORE_INDEX for label in labels):
+            raise DataError(
+                self.source, f"answer cut by max_length={self.max_length} (nothing left to train on)",
+                "raise data.max_length or shorten the question", name, reason="answer cut by max_length",
             )  # fmt: skip
         item = {"input_ids": torch.tensor(input_ids), "labels": torch.tensor(labels)}
         if encoded.num_images:

@@ -14,6 +14,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from lvlm.constants import IGNORE_INDEX
 from lvlm.models.checkpoint import check_frozen, checkpoint_metadata, frozen_fingerprint, trainable_state
 from lvlm.models.lvlm import LVLM
 from lvlm.training.freeze import apply_stage, trainable_names
@@ -47,17 +48,31 @@ class LVLMModule(pl.LightningModule):
     def forward(self, **batch: Any) -> Any:
         return self.model(**batch)
 
-    def _loss(self, batch: dict[str, Any]) -> torch.Tensor:
-        return self.model(**batch).loss
+    def _loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, int]:
+        """The batch's mean token loss and its number of supervised rows.
+
+        A batch without a supervised token (every record skipped, or nothing left after ``max_length``)
+        gets a loss of exactly 0 that is still connected to the trainable parameters, so backward and
+        DDP's gradient all-reduce run as usual with all-zero gradients, instead of the NaN a mean over
+        zero tokens gives.
+        """
+        labels = batch.get("labels")
+        rows = int(batch["input_ids"].shape[0])
+        supervised = 0 if labels is None or rows == 0 else int((labels[:, 1:] != IGNORE_INDEX).any(1).sum())
+        if supervised:
+            return self.model(**batch).loss, supervised
+        params = [p for p in self.parameters() if p.requires_grad]
+        zero = sum((p.sum() * 0.0 for p in params), torch.zeros((), device=self.device))
+        return zero, 0
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = self._loss(batch)
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        loss, rows = self._loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=max(rows, 1))
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = self._loss(batch)
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch["input_ids"].shape[0])
+        loss, rows = self._loss(batch)  # a batch without supervision weighs 0 in the epoch mean
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=rows)
         return loss
 
     def configure_optimizers(self) -> Any:

@@ -8,6 +8,7 @@ into one clear line and exit code 2 instead of a traceback.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import sys
@@ -22,6 +23,21 @@ from lvlm.errors import LvlmError
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("lvlm")
+RUN_RECORD = "run.json"  # in every run directory: run id, status, summary
+
+
+def write_run_record(run_dir: Path, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` into ``run_dir/run.json`` (atomically) and return the record."""
+    path = Path(run_dir) / RUN_RECORD
+    try:
+        record = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, ValueError):
+        record = {}
+    record.update(fields)
+    tmp = path.with_name(f".{RUN_RECORD}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return record
 
 
 def register_resolvers() -> None:

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 
-def write_png(path: Path, size: tuple[int, int] = (32, 32), color: tuple[int, int, int] = (255, 0, 0)) -> Path:
+def write_png(path: Path, size: tuple[int, int] = (32, 32), color: tuple = (255, 0, 0)) -> Path:
     Image.new("RGB", size, color).save(path)
     return path
 

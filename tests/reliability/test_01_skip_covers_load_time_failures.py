@@ -73,7 +73,7 @@ def _loader(dataset, tokenizer):
 
 def test_image_past_max_length_is_skipped_and_counted_from_workers(tmp_path, make_dataset, tiny_tokenizer):
     path = write_records(tmp_path / "train.json", _late_image_records(tmp_path))
-    dataset = make_dataset(path, on_error="skip", max_length=64)
+    dataset = make_dataset(path, on_error="skip", max_length=96)
     assert len(dataset) == 6  # found only when the record is tokenized
     report, rows = SkipReport(), 0
     for _epoch in range(2):
@@ -87,7 +87,7 @@ def test_image_past_max_length_is_skipped_and_counted_from_workers(tmp_path, mak
 
 def test_image_past_max_length_raises_one_line_from_workers(tmp_path, make_dataset, tiny_tokenizer):
     path = write_records(tmp_path / "train.json", _late_image_records(tmp_path))
-    dataset = make_dataset(path, max_length=64)
+    dataset = make_dataset(path, max_length=96)
     with pytest.raises(DataError) as info:
         for batch in _loader(dataset, tiny_tokenizer):
             SkipReport().absorb(batch, "raise")
