@@ -7,6 +7,16 @@ weights, generation config, tokenizer with the training chat template), ``out/pr
 then loads with ``AutoModelForCausalLM.from_pretrained(out / "llm")`` and ``AutoTokenizer`` alone.
 """
 
-from lvlm.export.writer import ExportResult, export_checkpoint
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["ExportResult", "export_checkpoint"]
+
+
+def __getattr__(name: str) -> Any:  # lazy: ``python export.py --help`` must not import torch
+    if name in __all__:
+        from lvlm.export import writer
+
+        return getattr(writer, name)
+    raise AttributeError(f"module 'lvlm.export' has no attribute '{name}'")

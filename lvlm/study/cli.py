@@ -58,6 +58,12 @@ def shown(text: str, out: Path) -> str:
     return text.replace(str(out), "$STUDY").replace(sys.executable, "python")
 
 
+def deps_text(step: Step) -> str:
+    if step.kind == "report" and len(step.deps) > 2:
+        return f"every eval ({len(step.deps)})"
+    return ", ".join(step.deps) or "-"
+
+
 def plan_table(plan: dict[str, PlanEntry], out: Path) -> str:
     rows = [("step", "depends on", "state", "command")]
     for name, entry in plan.items():
@@ -65,7 +71,7 @@ def plan_table(plan: dict[str, PlanEntry], out: Path) -> str:
         if entry.state != DONE and entry.reason:
             state = f"{state}: {entry.reason.split(';')[0]}"
         command = " ".join(single_command(entry.step, out))
-        rows.append((name, ", ".join(entry.step.deps) or "-", state, shown(command, out)))
+        rows.append((name, deps_text(entry.step), state, shown(command, out)))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = []
     for index, row in enumerate(rows):
@@ -101,7 +107,7 @@ def planned_launches(runner: Runner) -> list[str]:
             launches.extend(" ".join(single_command(step, runner.out)) for step in wave)
         done.update(s.name for s in wave)
         pending = [n for n in pending if n not in done]
-    return [shown(line.replace(str(PROJECT_ROOT) + "/", ""), runner.out) for line in launches]
+    return [shown(line, runner.out).replace(str(PROJECT_ROOT) + "/", "") for line in launches]
 
 
 def print_dry_run(study: Study, runner: Runner) -> None:
