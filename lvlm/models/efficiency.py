@@ -45,7 +45,7 @@ def resolve_attention(name: str | None) -> str:
 
 def enable_gradient_checkpointing(llm: PreTrainedModel) -> None:
     """Recompute decoder-layer activations in backward (non-reentrant, so frozen inputs are fine)."""
-    llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    llm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     if hasattr(llm, "enable_input_require_grads"):
         llm.enable_input_require_grads()
     llm.config.use_cache = False
