@@ -46,7 +46,7 @@ def test_paper_preset_loads_through_from_pretrained(stand_in_dir):
         "model.peft.r=4",
         "model.peft.alpha=8",
     )
-    assert cfg["peft"]["target_modules"][0] == "q_proj" and cfg["template"] == "llava_llama_2"
+    assert cfg["peft"]["target_modules"] == "all-linear" and cfg["template"] == "llava_llama_2"
     built = build_model(cfg)
     assert built.model.num_image_tokens == 16 and built.model.vision.hidden_size == 32
     assert hasattr(built.model.llm, "peft_config")
@@ -66,7 +66,8 @@ def test_paper_preset_is_configured_as_the_spec_says():
     }
     assert cfg["llm"]["name_or_path"] == "meta-llama/Llama-2-7b-chat-hf"
     assert cfg["projector"]["kind"] == "linear"
-    assert (cfg["peft"]["r"], cfg["peft"]["alpha"]) == (128, 256)
+    assert (cfg["peft"]["r"], cfg["peft"]["alpha"], cfg["peft"]["dropout"]) == (64, 16, 0.05)
+    assert cfg["peft"]["target_modules"] == "all-linear"
     assert cfg["recipe"]["finetune_lr"] == 2e-5
 
 

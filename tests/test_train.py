@@ -146,6 +146,23 @@ def test_eval_callback_logs_label_system_f1_to_the_logger(tmp_path):
     assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == ["step_000002", "step_000004"]
 
 
+@pytest.fixture(scope="module")
+def tiny_stage1_projector(tmp_path_factory, tiny_model_cfg) -> Path:
+    """A stage-1 checkpoint of the tiny preset (its projector only), as the VIT rows' ``init_from``."""
+    from lvlm.models.checkpoint import checkpoint_metadata, frozen_fingerprint
+    from lvlm.models.presets import build_model
+    from lvlm.utils.seeding import seed_all
+
+    seed_all(0)
+    model = build_model(tiny_model_cfg).model
+    state = {f"model.projector.{key}": value for key, value in model.projector.state_dict().items()}
+    fingerprint = frozen_fingerprint(model, {key.removeprefix("model.") for key in state})
+    base = {"model": tiny_model_cfg, "seed": 0, "template": "plain"}
+    path = tmp_path_factory.mktemp("stage1") / "last.ckpt"
+    torch.save({"state_dict": state, "lvlm": checkpoint_metadata(fingerprint, state, base)}, path)
+    return path
+
+
 @pytest.mark.parametrize("experiment", ["fovit", "nofovit", "foit", "nofoit", "pretrain_lcs558k"])
 def test_fast_dev_run_of_every_experiment_on_tiny_stand_ins(tmp_path, experiment, request):
     args = [
@@ -157,6 +174,8 @@ def test_fast_dev_run_of_every_experiment_on_tiny_stand_ins(tmp_path, experiment
         "data.batch_size=2",
         f"hydra.run.dir={tmp_path}",
     ]
+    if experiment in ("fovit", "nofovit"):  # the VIT rows require the stage-1 projector (init_from: ???)
+        args.append(f"init_from={request.getfixturevalue('tiny_stage1_projector')}")
     if experiment == "pretrain_lcs558k":  # the real LCS-558K sample (first 10 records and their images)
         shared_data = request.getfixturevalue("shared_data")
         args += [

@@ -15,12 +15,15 @@ from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 import lvlm.construction.data_kind  # noqa: F401  (registers data.kind=constructed)
+from lvlm.construction.data_kind import check_data_for_model
 from lvlm.data.datamodule import LlavaDataModule
+from lvlm.errors import ConfigError
 from lvlm.models.checkpoint import init_from
 from lvlm.models.presets import build_model
 from lvlm.training.lifecycle import (
@@ -31,6 +34,7 @@ from lvlm.training.lifecycle import (
     fit,
     install_sigterm_handler,
 )
+from lvlm.training.batching import apply_global_batch
 from lvlm.training.module import LVLMModule
 from lvlm.utils.config import to_plain
 from lvlm.utils.runtime import (
@@ -69,6 +73,7 @@ def build_module(cfg: DictConfig) -> tuple[LVLMModule, LlavaDataModule]:
 
 def run(cfg: DictConfig) -> dict[str, object]:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    apply_global_batch(cfg)  # trainer.accumulate_grad_batches from data.global_batch_size
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
     module, datamodule = build_module(cfg)
     log.info("trainable parameters: %s", module.trainable_counts)
@@ -76,10 +81,49 @@ def run(cfg: DictConfig) -> dict[str, object]:
     for logger in loggers:
         logger.log_hyperparams(to_plain(cfg))
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
-    trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    trainer: pl.Trainer = instantiate(trainer_options(cfg), logger=loggers or False, callbacks=callbacks)
     started = time.time()
     status = fit(trainer, module, datamodule, run_dir, ckpt_path=cfg.get("ckpt_path"))
     return summarize(trainer, run_dir, loggers, time.time() - started, status)
+
+
+def trainer_options(cfg: DictConfig) -> dict:
+    """``cfg.trainer`` as Trainer arguments; the project's ``tf32`` switch is applied here, not passed on."""
+    options = to_plain(cfg.trainer)
+    if options.pop("tf32", False):
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return options
+
+
+def check_required(cfg: DictConfig) -> None:
+    """Hydra's ``???`` (missing mandatory value) as one ``ConfigError`` line instead of a traceback."""
+    missing = _missing_keys(cfg)
+    if not missing:
+        return
+    example = (
+        "init_from=<stage-1 run>/checkpoints/last.ckpt (the projector of experiment=pretrain_lcs558k)"
+        if "init_from" in missing
+        else f"{missing[0]}=<value>"
+    )
+    raise ConfigError(f"missing required value(s): {', '.join(missing)}; fix: set it on the command line, "
+                      f"e.g. {example} (docs/model.md)")  # fmt: skip
+
+
+def _missing_keys(node: DictConfig | ListConfig, prefix: str = "") -> list[str]:
+    """Dotted keys whose value is ``???``, found without resolving interpolations."""
+    keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
+    missing = []
+    for key in keys:
+        if OmegaConf.is_missing(node, key):
+            missing.append(f"{prefix}{key}")
+            continue
+        child = node._get_node(key)
+        if isinstance(child, (DictConfig, ListConfig)) and not OmegaConf.is_interpolation(node, key):
+            if child._is_none():
+                continue
+            missing.extend(_missing_keys(child, f"{prefix}{key}."))
+    return missing
 
 
 def summarize(
@@ -110,6 +154,8 @@ def summarize(
 @report_user_errors
 def main(cfg: DictConfig) -> None:
     apply_offline_defaults()
+    check_required(cfg)
+    check_data_for_model(to_plain(cfg.data), to_plain(cfg.model))  # real presets: real data
     install_sigterm_handler()
     try:
         summary = run(cfg)

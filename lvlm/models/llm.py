@@ -4,7 +4,9 @@
 tokenizer by path/hub id, with the ``<image>`` placeholder and a pad token added. ``build_llm`` builds a
 random Llama-architecture causal LM from a config dict (tiny presets) or loads one with
 ``AutoModelForCausalLM.from_pretrained`` (real presets), resizing embeddings to the tokenizer.
-``apply_lora`` wraps the LLM with peft LoRA adapters when configured.
+``apply_lora`` wraps the LLM with peft LoRA adapters when configured; ``target_modules: all-linear``
+resolves to every linear layer of the LLM except its output layer (``lora_target_modules``), as LLaVA's
+``find_all_linear_names`` does. See docs/model.md.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -86,6 +89,34 @@ def build_llm(cfg: dict[str, Any], tokenizer: PreTrainedTokenizerBase) -> PreTra
     return llm
 
 
+ALL_LINEAR = "all-linear"
+DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+def lora_target_modules(llm: PreTrainedModel, targets: str | list[str] | None) -> list[str]:
+    """The module names LoRA wraps; ``"all-linear"`` = every ``nn.Linear`` of ``llm`` but its output layer.
+
+    Names are the last component of the module path (``q_proj``, ``down_proj`` …), the form peft matches
+    against every layer; the output layer (``lm_head``) is excluded by identity.
+    """
+    if not targets:
+        return list(DEFAULT_LORA_TARGETS)
+    if isinstance(targets, str):
+        if targets != ALL_LINEAR:
+            return [targets]
+        output = llm.get_output_embeddings()
+        names = {
+            name.rsplit(".", 1)[-1]
+            for name, module in llm.named_modules()
+            if isinstance(module, nn.Linear) and module is not output
+        }
+        names.discard("lm_head")
+        if not names:
+            raise ConfigError(f"target_modules={ALL_LINEAR}: the LLM has no linear layers besides its output")
+        return sorted(names)
+    return [str(name) for name in targets]
+
+
 def apply_lora(llm: PreTrainedModel, cfg: dict[str, Any] | None) -> PreTrainedModel:
     """Wrap ``llm`` with LoRA adapters when ``cfg`` is given (``r``, ``alpha``, ``dropout``, targets)."""
     if not cfg:
@@ -96,7 +127,7 @@ def apply_lora(llm: PreTrainedModel, cfg: dict[str, Any] | None) -> PreTrainedMo
         r=int(cfg["r"]),
         lora_alpha=int(cfg["alpha"]),
         lora_dropout=float(cfg.get("dropout", 0.05)),
-        target_modules=list(cfg.get("target_modules") or ["q_proj", "k_proj", "v_proj", "o_proj"]),
+        target_modules=lora_target_modules(llm, cfg.get("target_modules")),
         task_type="CAUSAL_LM",
     )
     return get_peft_model(llm, lora)

@@ -1,0 +1,1 @@
+"""Paper-scale fidelity of presets and recipes, checked on resolved configs and tiny stand-ins."""
