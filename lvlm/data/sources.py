@@ -3,7 +3,8 @@
 Each kind is one function that takes the resolved ``data`` config, makes sure the files exist (generating
 them on first use when the kind can), and returns ``DataFiles``: the training JSON, an optional validation
 JSON and the folder image paths are relative to. Built in: ``synthetic`` (procedural scenes, generated
-under ``data.root``) and ``llava_json`` (files the user points at). Higher layers register more kinds —
+under ``data.root``), ``instruct_mix`` (the miniature's text instruction mix, ``lvlm.data.instruct_mix``)
+and ``llava_json`` (files the user points at). Higher layers register more kinds —
 ``lvlm.construction`` adds ``constructed`` (FOVIT / NoFOVIT / FOIT / NoFOIT built by build_data.py) —
 so adding a kind is one function here or there plus one config file under ``conf/data/``.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lvlm.data.instruct_mix import ensure_instruct_mix
 from lvlm.data.synthetic import ensure_synthetic_dataset
 from lvlm.registry import Registry
 
@@ -40,6 +42,13 @@ def synthetic_files(cfg: Mapping[str, Any]) -> DataFiles:
         Path(cfg["root"]), int(syn["num_scenes"]), int(syn["seed"]), int(syn["image_size"]),
         int(syn["max_turns"]), float(syn["val_fraction"]),
     )  # fmt: skip
+    return DataFiles(root / "train.json", root / "val.json", root)
+
+
+@DATA_KINDS.register("instruct_mix")
+def instruct_mix_files(cfg: Mapping[str, Any]) -> DataFiles:
+    """The miniature's text instruction mix, generated on first use (``data.mix.*``, docs/miniature.md)."""
+    root = ensure_instruct_mix(cfg)
     return DataFiles(root / "train.json", root / "val.json", root)
 
 
