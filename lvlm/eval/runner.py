@@ -3,7 +3,8 @@
 ``plan_evaluation`` loads the selected tasks, builds the verbalizer sets and renders every prompt.
 ``score_items`` scores them (sharded over ranks when distributed, served from and written to the
 prediction cache). ``evaluate`` ties it together and, on rank 0, writes ``results.json``,
-``samples.jsonl`` and ``results.md``. Runs on smoke data say so in the log and in ``results.json``.
+``samples.jsonl`` and ``results.md`` (with the parse scope and the model's prompt ``wrapping``). Runs on
+smoke data say so in the log and in ``results.json``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from omegaconf import DictConfig
 
 from lvlm.eval.distributed import DistInfo, gather_in_order, init_from_env, shard_indices
 from lvlm.eval.results.writer import BootstrapSettings, ResultFiles, write_results
-from lvlm.eval.scoring.scorers import get_scorer, run_scorer, settings_from_config
+from lvlm.eval.scoring.scorers import get_scorer, resolved_settings, run_scorer, settings_from_config
 from lvlm.eval.sources.loaders import LoadResult, load_selected
 from lvlm.eval.tasks.definitions import TaskSpec, select_tasks
 from lvlm.eval.tasks.prompts import build_prompts, templates_hash
@@ -106,11 +107,14 @@ def evaluate(
     stats |= {"prompts": len(plan.items), "smoke_tasks": plan.smoke_tasks, "world_size": info.world_size}
     if not info.is_main or run_dir is None:
         return None, stats
+    scorer = str(cfg.get("scorer", "generate"))
+    scope = resolved_settings(scorer, settings_from_config(scorer, cfg)).get("parse_scope")
     files = write_results(
         run_dir, items=plan.items, predictions=predictions,
         config=dict(config), data=plan.data_report(),
         model_fingerprint=model.fingerprint, template_hash=templates_hash(plan.tasks),
-        verbalizer_hash=verbalizer_hash(plan.sets), scorer=str(cfg.get("scorer", "generate")),
+        verbalizer_hash=verbalizer_hash(plan.sets), scorer=scorer,
         bootstrap=bootstrap or BootstrapSettings(), volatile={"stats": stats},
+        parse_scope=None if scope is None else str(scope), wrapping=getattr(model, "wrapping", None),
     )  # fmt: skip
     return files, stats

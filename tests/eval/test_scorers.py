@@ -235,11 +235,12 @@ def test_generation_stops_at_line_end_and_eos_and_exits_early() -> None:
     items = [
         PromptItem("t", str(i), "s", "natural", text, ("yes", "no"), 0) for i, text in enumerate(answers)
     ]
-    predictions = score_generate(model, items, batch_size=4, max_new_tokens=12, progress=False)
+    first_line = {"parse_scope": "first_line", "progress": False}  # stops at the end of the first line
+    predictions = score_generate(model, items, batch_size=4, max_new_tokens=12, **first_line)
     assert [p.raw for p in predictions] == ["yes\n", "no", "\n\nok\n", "a long answe"]
     assert [(p.strict, p.lenient) for p in predictions] == [(0, 0), (1, 1), (-1, -1), (-1, -1)]
     model.forward_calls = 0
-    score_generate(model, items[:2], batch_size=4, max_new_tokens=50, progress=False)
+    score_generate(model, items[:2], batch_size=4, max_new_tokens=50, **first_line)
     assert model.forward_calls == 4  # prefill + 3 steps: "yes\n" is done after 4 tokens, "no" sees EOS at 3
 
 

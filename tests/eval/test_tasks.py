@@ -47,7 +47,8 @@ def test_defaults_match_the_brief(eval_cfg):
     assert list(eval_cfg.label_systems) == ["natural", "neutral", "unnatural"]
     assert eval_cfg.limit is None and eval_cfg.data_dir is None
     assert (eval_cfg.scorer, eval_cfg.batch_size, eval_cfg.seed) == ("generate", 8, 0)
-    assert (eval_cfg.source, eval_cfg.image_slot, eval_cfg.max_new_tokens) == ("auto", "none", 8)
+    assert (eval_cfg.source, eval_cfg.image_slot, eval_cfg.max_new_tokens) == ("auto", "none", 32)
+    assert eval_cfg.parse_scope == "answer"
     check_settings(eval_cfg)
 
 

@@ -2,9 +2,11 @@
 
 ``write_results`` turns aligned prompt items and predictions into:
 
-* ``results.json``: config, model fingerprint, git hash, template/verbalizer hashes, scorer and parse mode,
-  bootstrap settings, a top-level ``summary`` (``natural``/``neutral``/``unnatural``/``all``, F1 as a
-  fraction with CI bounds and invalid rates), the same per parse mode, and per-task and per-set metrics.
+* ``results.json``: config, model fingerprint, git hash, template/verbalizer hashes, scorer, parse mode and
+  parse scope, the model's prompt ``wrapping``, bootstrap settings, a top-level ``summary``
+  (``natural``/``neutral``/``unnatural``/``all``, F1 as a fraction with CI bounds, invalid rates and
+  ``n_past_first_line``, the answers found only past the first line), the same per parse mode, and per-task
+  and per-set metrics.
   It is deterministic: keys sorted, floats rounded to 6 decimals, no timestamps, so the same predictions
   give a byte-identical file.
 * ``run_info.json``: the VOLATILE facts (time written, anything passed as ``volatile`` such as durations);
@@ -79,14 +81,41 @@ def _group_dict(score: GroupScore) -> dict[str, object]:
     }
 
 
-def summary_dict(metrics: BenchmarkMetrics, intervals: Mapping[str, ConfidenceInterval]) -> dict[str, object]:
-    """``natural``/``neutral``/``unnatural``/``all`` → F1 (fraction), CI bounds, mean set F1, invalid rate."""
+def past_first_line_counts(
+    items: Sequence[PromptItem], predictions: Sequence[Prediction], mode: str
+) -> dict[str, int]:
+    """Per label system and ``all``: answers whose ``mode`` label was found only past the first line.
+
+    A prediction counts when its label is valid and differs from the parse of its first non-blank line alone
+    (``Prediction.extra["first_line"]``, written by the generate scorer; other scorers count 0).
+    """
+    index = {"strict": 0, "lenient": 1}[mode]
+    counts = {system: 0 for system in LABEL_SYSTEMS}
+    for item, prediction in zip(items, predictions, strict=True):
+        first = prediction.extra.get("first_line") if isinstance(prediction.extra, Mapping) else None
+        label = getattr(prediction, mode)
+        known = isinstance(first, (list, tuple)) and len(first) == 2
+        if known and label != INVALID and label != first[index]:
+            counts[item.system] += 1
+    return counts | {"all": sum(counts.values())}
+
+
+def summary_dict(
+    metrics: BenchmarkMetrics,
+    intervals: Mapping[str, ConfidenceInterval],
+    past_first_line: Mapping[str, int] | None = None,
+) -> dict[str, object]:
+    """``natural``/``neutral``/``unnatural``/``all`` → F1 (fraction), CI bounds, mean set F1, invalid rate
+    and (with ``past_first_line``) ``n_past_first_line``."""
+    past = dict(past_first_line or {})
     summary: dict[str, object] = {}
     for system, score in metrics.by_system.items():
         entry = _group_dict(score.pooled) | {
             "mean_set_f1": _rounded(score.mean_set_f1),
             "n_sets": score.n_sets,
         }
+        if past:
+            entry["n_past_first_line"] = past.get(system, 0)
         summary[system] = entry | _interval_dict(intervals.get(system))
     if metrics.all_f1 is not None:
         summary["all"] = {
@@ -98,6 +127,8 @@ def summary_dict(metrics: BenchmarkMetrics, intervals: Mapping[str, ConfidenceIn
             "invalid_rate_pooled": _rounded(metrics.overall.invalid_rate),
             "n": metrics.overall.n,
         } | _interval_dict(intervals.get("all"))
+        if past:
+            summary["all"]["n_past_first_line"] = past.get("all", 0)
     return summary
 
 
@@ -151,8 +182,8 @@ def build_results(
             confidence=bootstrap.confidence,
             unit=bootstrap.unit,
         )
-        by_mode[parse_mode] = (metrics, intervals)
-    metrics, intervals = by_mode[mode]
+        by_mode[parse_mode] = (metrics, intervals, past_first_line_counts(items, predictions, parse_mode))
+    metrics, intervals, past = by_mode[mode]
     words = {(item.task, item.set_name): item.words for item in items}
     payload = dict(identity) | {
         "schema_version": SCHEMA_VERSION,
@@ -165,7 +196,7 @@ def build_results(
         },
         "n_predictions": len(predictions),
         "n_examples": len({(item.task, item.uid) for item in items}),
-        "summary": summary_dict(metrics, intervals),
+        "summary": summary_dict(metrics, intervals, past),
         "summary_by_mode": {name: summary_dict(*pair) for name, pair in by_mode.items()},
         "per_task": _per_task(metrics),
         "per_set": _per_set(metrics, words),
@@ -211,25 +242,34 @@ def _f1_with_ci(entry: Mapping[str, object]) -> str:
 def render_markdown(payload: Mapping[str, object]) -> str:
     """Paper-style tables: label systems + All (F1 × 100 with CI), then F1 × 100 per task."""
     boot = payload["bootstrap"]
+    scope = payload.get("parse_scope")
     lines = [
         "# Verbalizer manipulation results",
         "",
-        f"Scorer `{payload['scorer']}`, parse mode `{payload['parse_mode']}`, "
+        f"Scorer `{payload['scorer']}`, parse mode `{payload['parse_mode']}`"
+        + (f" over the {'whole answer' if scope == 'answer' else 'first line'} (`{scope}`)" if scope else "")
+        + ", "
         f"{payload['n_predictions']} predictions on {payload['n_examples']} examples. "
         "F1 × 100 (macro over the two labels, invalid answers match neither) with "
         f"{100 * boot['confidence']:.0f} % bootstrap CI ({boot['n_resamples']} resamples of "
         f"{boot['unit']}s, seed {boot['seed']}). Model `{str(payload['model_fingerprint'])[:12]}`.",
+        *_wrapping_lines(payload.get("wrapping")),
         "",
-        "| label system | F1 [CI] | mean F1 over task × set | invalid % | strict F1 | n |",
-        "|---|---|---|---|---|---|",
+        "| label system | F1 [CI] | mean F1 over task × set | invalid % | past line 1 | strict F1 | n |",
+        "|---|---|---|---|---|---|---|",
     ]
     strict = payload["summary_by_mode"]["strict"]
     for key, entry in payload["summary"].items():
         name = "All" if key == "all" else key.capitalize()
         lines.append(
             f"| {name} | {_f1_with_ci(entry)} | {_pct(entry['mean_set_f1'])} | "
-            f"{_pct(entry['invalid_rate'])} | {_pct(strict.get(key, {}).get('f1'))} | {entry['n']} |"
+            f"{_pct(entry['invalid_rate'])} | {entry.get('n_past_first_line', '–')} | "
+            f"{_pct(strict.get(key, {}).get('f1'))} | {entry['n']} |"
         )
+    lines += [
+        "",
+        "*past line 1*: answers whose label was found only past the first line of the answer.",
+    ]
     lines += [
         "",
         "## Per task (F1 × 100)",
@@ -241,6 +281,18 @@ def render_markdown(payload: Mapping[str, object]) -> str:
         cells = [_pct(systems.get(system, {}).get("f1")) for system in SUMMARY_KEYS]
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _wrapping_lines(wrapping: object) -> list[str]:
+    if not isinstance(wrapping, Mapping):
+        return []
+    system = wrapping.get("system_prompt")
+    system_text = "none" if system is None else json.dumps(system, ensure_ascii=False)
+    return [
+        "",
+        f"Wrapping: template `{wrapping.get('template')}`, system prompt {system_text}, "
+        f"image slot `{wrapping.get('image_slot')}`.",
+    ]
 
 
 def _json_text(value: object) -> str:
@@ -262,8 +314,14 @@ def write_results(
     commit: str | None = None,
     volatile: Mapping[str, object] | None = None,
     data: Mapping[str, object] | None = None,
+    parse_scope: str | None = None,
+    wrapping: Mapping[str, object] | None = None,
 ) -> ResultFiles:
-    """Write results.json, samples.jsonl, results.md and run_info.json into ``run_dir``."""
+    """Write results.json, samples.jsonl, results.md and run_info.json into ``run_dir``.
+
+    ``parse_scope`` (generate scorer) and ``wrapping`` (the model's prompt wrapping: template, system
+    prompt, image slot) are recorded when given.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     identity = {
@@ -273,6 +331,10 @@ def write_results(
         "hashes": {"templates": template_hash, "verbalizers": verbalizer_hash},
         "scorer": scorer,
     }
+    if parse_scope is not None:
+        identity["parse_scope"] = parse_scope
+    if wrapping is not None:
+        identity["wrapping"] = json.loads(json.dumps(dict(wrapping), default=str))
     if data is not None:  # where each task's examples came from; smoke data is flagged at the top level
         identity["data"] = json.loads(json.dumps(data, default=str))
         identity["smoke_data"] = any(bool(v.get("is_smoke")) for v in data.values() if isinstance(v, Mapping))
