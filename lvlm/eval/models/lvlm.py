@@ -2,8 +2,10 @@
 
 Checkpoints are read by ``lvlm.models.checkpoint.load_lvlm_checkpoint`` (the one owner of the format).
 ``LVLMScoringModel`` wraps the LVLM for the text-only benchmark: prompts are wrapped in the
-conversation template the model was trained with; with ``image_slot="blank"`` (the ablation) a uniform gray
-image is placed before the prompt and spliced in through the LVLM's own image path.
+conversation template the model was trained with, or the one ``model.template`` / ``model.system_prompt``
+choose (``lvlm.eval.models.wrapping``); with ``image_slot="blank"`` (the ablation) a uniform gray image is
+placed before the prompt and spliced in through the LVLM's own image path. ``scoring_model_from_checkpoint``
+honours ``model.device`` and ``model.dtype`` (e.g. bfloat16 on CUDA).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import torch
 from lvlm.constants import IMAGE_TOKEN
 from lvlm.data.images import ImageProcessor
 from lvlm.errors import ConfigError
-from lvlm.eval.models.hf import HFScoringModel, model_fingerprint
+from lvlm.eval.models.hf import HFScoringModel, model_fingerprint, resolve_device
+from lvlm.eval.models.wrapping import resolve_template, wrapping_record
 from lvlm.models.checkpoint import load_lvlm_checkpoint
+from lvlm.models.llm import resolve_dtype
 from lvlm.models.lvlm import LVLM
-from lvlm.templates import ChatTemplate, get_template
+from lvlm.templates import ChatTemplate
 
 IMAGE_SLOTS = ("none", "blank")
 
@@ -51,6 +55,11 @@ class LVLMScoringModel(HFScoringModel):
         vision = lvlm.vision
         self.blank = ImageProcessor(vision.image_size, vision.mean, vision.std).blank()
 
+    @property
+    def wrapping(self) -> dict[str, object]:
+        """The LVLM's conversation template, its system prompt and the image slot."""
+        return wrapping_record(self.template.name, self.template.system, self.image_slot, self.format_prompt)
+
     def format_prompt(self, prompt: str) -> str:
         user = f"{IMAGE_TOKEN}\n{prompt}" if self.image_slot == "blank" else prompt
         return self.template.generation_prompt(user)
@@ -65,9 +74,28 @@ class LVLMScoringModel(HFScoringModel):
         slots = int((input_ids == self.lvlm.image_token_id).sum())
         images = slots // self.lvlm.num_image_tokens
         pixels = self.blank.unsqueeze(0).expand(images, -1, -1, -1).contiguous() if images else None
+        pixels = pixels.to(self.device) if pixels is not None else None
         return self.lvlm.embed(input_ids.to(self.device), pixels)
 
 
-def scoring_model_from_checkpoint(path: Path, image_slot: str = "none") -> LVLMScoringModel:
+def place_model(model: torch.nn.Module, dtype: str = "float32", device: str = "cpu") -> torch.nn.Module:
+    """``model`` in ``model.dtype`` on ``model.device`` (a one-line error for CUDA without CUDA)."""
+    torch_dtype, torch_device = resolve_dtype(str(dtype)), resolve_device(str(device))
+    return model.to(device=torch_device, dtype=torch_dtype)
+
+
+def scoring_model_from_checkpoint(
+    path: Path,
+    image_slot: str = "none",
+    *,
+    template: str | None = None,
+    system_prompt: str | None = None,
+    dtype: str = "float32",
+    device: str = "cpu",
+) -> LVLMScoringModel:
+    """The LVLM of an lvlm checkpoint, wrapped in its training template unless ``template`` /
+    ``system_prompt`` override it, in ``dtype`` on ``device``."""
+    resolve_dtype(str(dtype)), resolve_device(str(device))  # bad settings fail before the slow load
     built = load_lvlm_checkpoint(path)
-    return LVLMScoringModel(built.model, built.tokenizer, get_template(built.template), image_slot)
+    chat = resolve_template(built.template, template, system_prompt)
+    return LVLMScoringModel(place_model(built.model, dtype, device), built.tokenizer, chat, image_slot)

@@ -5,12 +5,14 @@ with ``model``, ``eval``, ``paths``, ``seed`` …) and returns a ``ScoringModel`
 
 - ``tiny``: a tiny LVLM built in-process from the ``model.preset`` preset (offline smoke run);
 - ``hf``: a Hugging Face causal LM from ``model.name_or_path`` (``model.dtype``, ``model.device``,
-  ``model.use_chat_template``, ``model.system_prompt``), the text-only LLM row;
-- ``checkpoint``: an lvlm training checkpoint from ``model.checkpoint`` (the LVLM rows).
+  ``model.use_chat_template``), the text-only LLM row;
+- ``checkpoint``: an lvlm training checkpoint from ``model.checkpoint`` (the FOVIT/NoFOVIT and FOIT/NoFOIT
+  rows), in ``model.dtype`` on ``model.device``.
 
-LVLM kinds honour ``eval.image_slot``. Adding a kind is one function registered with
-``@EVAL_MODELS.register("<kind>")`` plus the ``model.*`` keys it reads in ``conf/evaluate.yaml``. A miss
-raises ``UnknownNameError`` listing the valid kinds.
+Every kind wraps prompts as ``model.template`` / ``model.system_prompt`` say (``lvlm.eval.models.wrapping``;
+null = the kind's default) and records it as ``wrapping``. LVLM kinds honour ``eval.image_slot``. Adding a
+kind is one function registered with ``@EVAL_MODELS.register("<kind>")`` plus the ``model.*`` keys it reads
+in ``conf/evaluate.yaml``. A miss raises ``UnknownNameError`` listing the valid kinds.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from typing import Any
 from lvlm.errors import ConfigError
 from lvlm.eval.models.hf import load_hf_scoring_model
 from lvlm.eval.models.lvlm import LVLMScoringModel, scoring_model_from_checkpoint
+from lvlm.eval.models.wrapping import resolve_template
 from lvlm.eval.types import ScoringModel
 from lvlm.models.presets import build_model
 from lvlm.registry import Registry
-from lvlm.templates import get_template
 
 EvalModelBuilder = Callable[[Mapping[str, Any]], ScoringModel]
 EVAL_MODELS: Registry[EvalModelBuilder] = Registry("model.kind")
@@ -38,7 +40,8 @@ def build_tiny(cfg: Mapping[str, Any]) -> ScoringModel:
 
     pl.seed_everything(int(cfg["seed"]), verbose=False)
     built = build_model(cfg["model"]["preset"], cache_dir=Path(cfg["paths"]["cache_dir"]))
-    template = get_template(built.template)
+    model = cfg["model"]
+    template = resolve_template(built.template, model.get("template"), model.get("system_prompt"))
     return LVLMScoringModel(built.model, built.tokenizer, template, str(cfg["eval"]["image_slot"]))
 
 
@@ -51,12 +54,19 @@ def build_hf(cfg: Mapping[str, Any]) -> ScoringModel:
     return load_hf_scoring_model(
         str(model["name_or_path"]), str(model["dtype"]), str(model["device"]),
         use_chat_template=bool(model["use_chat_template"]), system_prompt=model.get("system_prompt"),
+        template=model.get("template"),
     )  # fmt: skip
 
 
 @EVAL_MODELS.register("checkpoint")
 def build_checkpoint(cfg: Mapping[str, Any]) -> ScoringModel:
-    """The LVLM saved in the lvlm training checkpoint ``model.checkpoint``."""
-    if not cfg["model"].get("checkpoint"):
+    """The LVLM saved in the lvlm training checkpoint ``model.checkpoint``, in ``model.dtype`` on
+    ``model.device``, wrapped in its training template unless ``model.template``/``system_prompt`` say."""
+    model = cfg["model"]
+    if not model.get("checkpoint"):
         raise ConfigError("model.kind=checkpoint needs model.checkpoint=<path to .ckpt>")
-    return scoring_model_from_checkpoint(Path(cfg["model"]["checkpoint"]), str(cfg["eval"]["image_slot"]))
+    return scoring_model_from_checkpoint(
+        Path(model["checkpoint"]), str(cfg["eval"]["image_slot"]),
+        template=model.get("template"), system_prompt=model.get("system_prompt"),
+        dtype=str(model.get("dtype") or "float32"), device=str(model.get("device") or "cpu"),
+    )  # fmt: skip
