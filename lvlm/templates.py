@@ -1,9 +1,12 @@
 """Chat templates: how a conversation is laid out as text around each model's turns.
 
 A ``ChatTemplate`` turns complete (user, assistant) turns into ``Segment``s: literal text, BOS/EOS tokens,
-and whether the segment is a training target; ``generation_prompt`` gives the text a model sees before it
-answers. Training (``lvlm.data.conversation``) and evaluation (``lvlm.eval``) both build on these, so one
-definition serves both. The module depends on nothing but constants and the registry.
+and whether the segment is a training target. ``render`` joins them into the one string a conversation is
+tokenized as, with the character spans of its training targets; ``generation_prompt`` gives the text a
+model sees before it answers — exactly the rendered conversation up to the first answer. Training
+(``lvlm.data.conversation``) and evaluation (``lvlm.eval``) both tokenize these whole strings, so the same
+text gets the same token ids in both (docs/model.md, "Templates"). The module depends on nothing but
+constants and the registry.
 
 Templates: ``llava_llama_2`` (Llama-2-Chat with the LLaVA system prompt; see docs/model.md), ``plain``
 (stage-1 captioning: image tokens then the caption), ``vicuna_v1``, and ``llama_2`` (no system prompt).
@@ -46,6 +49,15 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Rendered:
+    """A conversation as one string, and the ``[start, end)`` character span of each turn's target
+    (the assistant's answer with its EOS)."""
+
+    text: str
+    targets: list[tuple[int, int]]
+
+
+@dataclass(frozen=True)
 class ChatTemplate:
     """A named conversation format; ``style`` selects how turns are laid out."""
 
@@ -61,12 +73,26 @@ class ChatTemplate:
             out.extend(self._assistant_segments(assistant))
         return out
 
-    def generation_prompt(self, user: str) -> str:
-        """The text a model sees before it answers ``user`` (BOS written as text)."""
-        parts = []
-        for seg in self._user_segments(user, first=True):
-            parts.append("<s>" if seg.special == "bos" else seg.text)
-        return "".join(parts)
+    def render(self, turns: Sequence[tuple[str, str]], bos: str = "<s>", eos: str = "</s>") -> Rendered:
+        """The conversation as text (BOS/EOS written as ``bos``/``eos``) and one target span per turn."""
+        parts: list[str] = []
+        targets: list[tuple[int, int]] = []
+        position = 0
+        for seg in self.segments(turns):
+            text = bos if seg.special == "bos" else eos if seg.special == "eos" else seg.text
+            if seg.target:
+                if targets and targets[-1][1] == position:
+                    targets[-1] = (targets[-1][0], position + len(text))
+                else:
+                    targets.append((position, position + len(text)))
+            parts.append(text)
+            position += len(text)
+        return Rendered("".join(parts), targets)
+
+    def generation_prompt(self, user: str, bos: str = "<s>") -> str:
+        """The text a model sees before it answers ``user``: ``render`` up to the first answer."""
+        segments = self._user_segments(user, first=True)
+        return "".join(bos if seg.special == "bos" else seg.text for seg in segments)
 
     def _user_segments(self, user: str, first: bool) -> list[Segment]:
         if self.style == "llama_2":

@@ -1,10 +1,15 @@
 """Supervised token sequences from conversations, built turn by turn.
 
 ``turns_from_llava`` pairs LLaVA-format messages into (user, assistant) turns; ``encode_conversation``
-tokenizes the segments a chat template (``lvlm.templates``) lays out, expands each ``<image>`` placeholder
-to the vision tower's number of patch tokens, and marks labels only on assistant segments (everything else
-is ``IGNORE_INDEX``). Every assistant segment is decoded back and compared with its text: a mismatch raises
-instead of silently training on wrong tokens.
+renders the whole conversation with a chat template (``lvlm.templates``) and tokenizes it as one string —
+exactly as the evaluators tokenize a prompt, so training and inference see the same ids for the same text
+(a SentencePiece tokenizer such as Llama-2's would give a segment tokenized on its own an extra ``▁``).
+Labels are then placed by character span: each answer's token range is the length of the tokenized text
+before it to the length of the tokenized text through its EOS, and both prefixes must be prefixes of the
+whole encoding (a template boundary inside a token raises). Everything else is ``IGNORE_INDEX``. Each
+``<image>`` placeholder is expanded to the vision tower's number of patch tokens. Every supervised span is
+decoded back and compared with its answer: a mismatch raises instead of silently training on wrong tokens.
+See docs/model.md ("Templates").
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from transformers import PreTrainedTokenizerBase
 
 from lvlm.constants import IGNORE_INDEX
 from lvlm.errors import DataError
-from lvlm.templates import ChatTemplate, Segment
+from lvlm.templates import ChatTemplate
 
 
 @dataclass(frozen=True)
@@ -66,40 +71,61 @@ def encode_conversation(
     source: str = "<conversation>",
     record: str | int | None = None,
 ) -> Encoded:
-    """Token ids and labels for a conversation; labels only on assistant tokens."""
+    """Token ids of the whole rendered conversation; labels only on the answers' tokens and their EOS."""
     if template.style == "plain" and len(turns) != 1:
         raise DataError(
             source, f"the plain template takes one turn, got {len(turns)}", "use a chat template", record
         )
-    input_ids: list[int] = []
-    labels: list[int] = []
-    num_images = 0
-    for seg in template.segments(turns):
-        ids = _segment_ids(tokenizer, seg)
-        if seg.target and seg.special is None:
-            _check_round_trip(tokenizer, ids, seg.text, source, record)
-        expanded: list[int] = []
-        for tok in ids:
-            if tok == image_token_id:
-                num_images += 1
-                expanded.extend([image_token_id] * num_image_tokens)
-            else:
-                expanded.append(tok)
-        if seg.target and num_images and image_token_id in expanded:
+    rendered = template.render(turns, bos=str(tokenizer.bos_token), eos=str(tokenizer.eos_token))
+    text = rendered.text
+    bounds = sorted({bound for span in rendered.targets for bound in span})
+    encoded = tokenizer([text, *(text[:bound] for bound in bounds)], add_special_tokens=False)["input_ids"]
+    ids = list(encoded[0])
+    prefix_lengths = {
+        bound: _prefix_length(ids, list(prefix), bound, source, record)
+        for bound, prefix in zip(bounds, encoded[1:], strict=True)
+    }
+    labels = [IGNORE_INDEX] * len(ids)
+    for (start, end), (_, answer) in zip(rendered.targets, turns, strict=True):
+        first, last = prefix_lengths[start], prefix_lengths[end]
+        span = ids[first:last]
+        if not span or span[-1] != tokenizer.eos_token_id:
+            raise DataError(
+                source, "an answer's tokens do not end in EOS", "check the tokenizer's eos_token", record
+            )
+        _check_round_trip(tokenizer, span[:-1], answer, source, record)
+        if image_token_id in span:
             raise DataError(
                 source, "an <image> placeholder is inside an answer", "move it to the question", record
             )
-        input_ids.extend(expanded)
-        labels.extend(expanded if seg.target else [IGNORE_INDEX] * len(expanded))
-    return Encoded(input_ids, labels, num_images)
+        labels[first:last] = span
+    input_ids: list[int] = []
+    expanded_labels: list[int] = []
+    num_images = 0
+    for tok, label in zip(ids, labels, strict=True):
+        if tok == image_token_id:
+            num_images += 1
+            input_ids.extend([image_token_id] * num_image_tokens)
+            expanded_labels.extend([IGNORE_INDEX] * num_image_tokens)
+        else:
+            input_ids.append(tok)
+            expanded_labels.append(label)
+    return Encoded(input_ids, expanded_labels, num_images)
 
 
-def _segment_ids(tokenizer: PreTrainedTokenizerBase, seg: Segment) -> list[int]:
-    if seg.special == "bos":
-        return [tokenizer.bos_token_id]
-    if seg.special == "eos":
-        return [tokenizer.eos_token_id]
-    return tokenizer(seg.text, add_special_tokens=False)["input_ids"]
+def _prefix_length(
+    ids: list[int], prefix: list[int], bound: int, source: str, record: str | int | None
+) -> int:
+    """How many of ``ids`` the text before character ``bound`` is; it must be a prefix of ``ids``."""
+    if ids[: len(prefix)] != prefix:
+        raise DataError(
+            source,
+            f"a template boundary (character {bound}) falls inside a token, so answer and prompt tokens "
+            "cannot be told apart",
+            "check the tokenizer and the chat template, or the whitespace around the answer",
+            record,
+        )
+    return len(prefix)
 
 
 def _check_round_trip(
