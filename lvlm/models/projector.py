@@ -1,7 +1,7 @@
 """Projectors from vision features to the language model's embedding space.
 
 ``linear`` is LLaVA-v1's single linear layer (the paper's model); ``mlp2x_gelu`` is LLaVA-1.5's two-layer
-MLP, offered for ablations.
+MLP, offered for ablations. See docs/model.md ("Projector").
 """
 
 from __future__ import annotations
