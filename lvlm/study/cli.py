@@ -170,8 +170,7 @@ def prepare(args: argparse.Namespace) -> tuple[Study, Runner]:
     force = select(steps, args.force, "--force", source) if args.force else set()
     plan = make_plan(steps, out, force=force, only=only)
     launcher = args.launcher or study.launcher
-    runner = Runner(study, plan, out, launcher=launcher, echo=args.verbose)
-    runner.facts = facts  # type: ignore[attr-defined]
+    runner = Runner(study, plan, out, launcher=launcher, facts=facts, echo=args.verbose)
     launcher_overrides(launcher)  # reads conf/local/launcher/<launcher>.yaml early
     return study, runner
 

@@ -13,6 +13,7 @@ tells what the row trains (stage parts, data kind, model preset, logger). Keys t
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -271,20 +272,30 @@ def check_study_configs(study: Study, compose_fn: Any = None) -> dict[str, RowFa
     return facts
 
 
+SAFE_PATH = re.compile(r"^[A-Za-z0-9_./${}:+-]+$")
+
+
+def hydra_value(text: str) -> str:
+    """``text`` as a Hydra override value: as is when plain, else single-quoted (spaces, commas ...)."""
+    if SAFE_PATH.match(text):
+        return text
+    return "'" + text.replace("'", "\\'") + "'"
+
+
 def wiring_overrides(row: Row, out: str, seed: int | str = 0, build_data: str | None = None) -> list[str]:
     """The overrides the runner adds for ``llm_from``, ``init_from`` and ``needs_build``."""
     added = []
     if row.llm_from:
-        llm = f"{out}/export/{row.llm_from}/s{seed}/llm"
+        llm = hydra_value(f"{out}/export/{row.llm_from}/s{seed}/llm")
         added += [
             f"model.llm.name_or_path={llm}",
             "model.tokenizer.kind=hf",
             f"++model.tokenizer.name_or_path={llm}",
         ]
     if row.init_from:
-        added.append(f"init_from={out}/train/{row.init_from}/s{seed}/checkpoints/last.ckpt")
+        added.append(f"init_from={hydra_value(f'{out}/train/{row.init_from}/s{seed}/checkpoints/last.ckpt')}")
     if row.needs_build:
-        added.append(f"data.root={build_data or out + '/build/data'}")
+        added.append(f"data.root={hydra_value(build_data or out + '/build/data')}")
     return added
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import sys
 import time
@@ -22,7 +23,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from lvlm.study.configs import overlay_text, parse_overrides
+from lvlm.study.configs import RowFacts, hydra_value, overlay_text, parse_overrides
 from lvlm.study.graph import Step, row_eval_overrides, row_train_overrides
 from lvlm.study.hydra_callback import MARKER
 from lvlm.study.process import Signals, run_logged, tail
@@ -31,6 +32,7 @@ from lvlm.study.state import (
     DONE,
     PlanEntry,
     expected_outputs,
+    move_aside,
     now_iso,
     outputs_exist,
     read_record,
@@ -90,7 +92,9 @@ def single_command(step: Step, out: Path) -> list[str]:
     if step.kind == "report":
         return ["lvlm.report.build_report(<eval dirs>, out_dir=report)"]
     script = SCRIPT[step.kind]
-    extra = [f"hydra.run.dir={step.directory(out)}"] if step.kind in ("train", "eval") else []
+    extra = (
+        [f"hydra.run.dir={hydra_value(str(step.directory(out)))}"] if step.kind in ("train", "eval") else []
+    )
     return ["python", script, *step.overrides, *step.meta, *extra]
 
 
@@ -98,8 +102,9 @@ class Runner:
     """Runs the steps of ``plan`` that are selected and not done."""
 
     def __init__(self, study: Study, plan: dict[str, PlanEntry], out: Path, *, launcher: str,
-                 echo: bool = False, print_fn: Callable[[str], None] = print) -> None:  # fmt: skip
-        self.study, self.plan, self.out = study, plan, out
+                 facts: dict[str, RowFacts] | None = None, echo: bool = False,
+                 print_fn: Callable[[str], None] = print) -> None:  # fmt: skip
+        self.study, self.plan, self.out, self.facts = study, plan, out, facts or {}
         self.launcher, self.echo, self.print = launcher, echo, print_fn
         self.signals = Signals()
         self.invocation = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -122,7 +127,7 @@ class Runner:
         """Execute the plan; returns the exit code (0 ok, 1 a step failed, 128+N interrupted)."""
         self.out.mkdir(parents=True, exist_ok=True)
         self.write_overlays()
-        self.log("run-start", detail=f"pid={__import__('os').getpid()} launcher={self.launcher}")
+        self.log("run-start", detail=f"pid={os.getpid()} launcher={self.launcher}")
         for name, entry in self.plan.items():
             if not entry.runs:
                 self.log("skip", name, entry.state)
@@ -257,7 +262,7 @@ class Runner:
                 )
 
     def _row_has_wandb(self, row: str) -> bool:
-        facts = getattr(self, "facts", {}).get(row)
+        facts = self.facts.get(row)
         return True if facts is None else facts.has_wandb
 
     # ------------------------------------------------------------------------------------------ multirun
@@ -278,9 +283,9 @@ class Runner:
         group = GROUP[kind]
         return [
             sys.executable, str(PROJECT_ROOT / SCRIPT[kind]), "--multirun",
-            f"hydra.searchpath=[file://{self.out / ROWS_DIR}]",
+            f"hydra.searchpath=[{hydra_value(f'file://{self.out / ROWS_DIR}')}]",
             f"+{group}={','.join(rows)}", f"seed={','.join(map(str, seeds))}",
-            f"hydra.sweep.dir={self.out / kind}",
+            f"hydra.sweep.dir={hydra_value(str(self.out / kind))}",
             f"hydra.sweep.subdir=${{hydra.runtime.choices.{group}}}/s${{seed}}",
             "+hydra.callbacks.study_marker._target_=lvlm.study.hydra_callback.JobMarker",
             *launcher_overrides(self.launcher),
@@ -319,8 +324,6 @@ class Runner:
     # ---------------------------------------------------------------------------------------- single
     def prepare(self, step: Step) -> None:
         """Move an earlier partial or stale folder of ``step`` aside (a resumable build is kept)."""
-        from lvlm.study.state import move_aside
-
         directory = step.directory(self.out)
         record = read_record(directory) or {}
         if step.kind == "build" and record.get("fingerprint") == self.plan[step.name].fingerprint:
@@ -345,7 +348,7 @@ class Runner:
         self.print(f"▶ {step.name}\n    log: {display(log)}")
         started, t0 = now_iso(), time.time()
         code = run_logged(cmd, cwd=self.out, log_path=log, signals=self.signals, echo=self.echo)
-        self.finish(step, code == 0 and not self.signals.received, cmd, log, started, time.time() - t0, code)
+        self.finish(step, code == 0, cmd, log, started, time.time() - t0, code)
 
     # ---------------------------------------------------------------------------------------- report
     def eval_dirs(self, step: Step) -> list[Path]:

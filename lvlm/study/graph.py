@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lvlm.study.configs import wiring_overrides
+from lvlm.study.configs import hydra_value, wiring_overrides
 from lvlm.study.spec import Row, Study, row_order
 
 KINDS = ("build", "train", "export", "eval", "report")
@@ -86,12 +86,11 @@ def eval_seeds(study: Study, row: Row) -> tuple[int, ...]:
 def build_steps(study: Study, out: Path) -> dict[str, Step]:
     """Every step of the study, keyed by name, in an order where dependencies come first."""
     steps: dict[str, Step] = {}
-    version_free = {"seeds": list(study.seeds)}
     if study.build is not None:
         steps["build"] = Step(
             "build", "build",
-            overrides=(*study.build, f"output_dir={out}/build/data"),
-            meta=(f"hydra.run.dir={out}/build",),
+            overrides=(*study.build, f"output_dir={hydra_value(f'{out}/build/data')}"),
+            meta=(f"hydra.run.dir={hydra_value(f'{out}/build')}",),
             settings={"build": list(study.build)},
         )  # fmt: skip
     exported = {r.llm_from for r in study.rows.values() if r.llm_from}
@@ -112,16 +111,18 @@ def build_steps(study: Study, out: Path) -> dict[str, Step]:
                 overrides=(*row_train_overrides(study, row, out, seed), f"seed={seed}"),
                 meta=tuple(wandb_train_meta(study, row, seed)),
                 settings={"row": name, "seed": seed, "train_defaults": list(study.train_defaults),
-                          **row.settings()},
+                          **{k: v for k, v in row.settings().items() if k != "evaluate"}},
             )  # fmt: skip
-            if name in exported:
-                steps[export_name(name, seed)] = Step(
-                    export_name(name, seed), "export", name, seed, (train_name(name, seed),),
-                    overrides=(f"ckpt={out}/{train_name(name, seed)}/{CHECKPOINT}",
-                               f"out={out}/{export_name(name, seed)}", "overwrite=true"),
-                    settings={"row": name, "seed": seed, "llm_from_of": sorted(
-                        r.name for r in study.rows.values() if r.llm_from == name)},
-                )  # fmt: skip
+    for name in row_order(study):
+        if name not in exported:
+            continue
+        for seed in study.seeds:
+            steps[export_name(name, seed)] = Step(
+                export_name(name, seed), "export", name, seed, (train_name(name, seed),),
+                overrides=(f"ckpt={out}/{train_name(name, seed)}/{CHECKPOINT}",
+                           f"out={out}/{export_name(name, seed)}", "overwrite=true"),
+                settings={"row": name, "seed": seed},
+            )  # fmt: skip
     evals = []
     for name, row in study.rows.items():
         if not row.evaluated:
@@ -142,7 +143,7 @@ def build_steps(study: Study, out: Path) -> dict[str, Step]:
         settings={
             "base": study.report_base, "order": study.evaluated_rows, "title": study.report_title,
             "rows": {n: {"label": r.label, "tags": list(r.tags)} for n, r in study.rows.items()},
-            **version_free,
+            "seeds": list(study.seeds),
         },
     )  # fmt: skip
     return topological(steps)
