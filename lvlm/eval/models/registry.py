@@ -7,7 +7,9 @@ with ``model``, ``eval``, ``paths``, ``seed`` …) and returns a ``ScoringModel`
 - ``hf``: a Hugging Face causal LM from ``model.name_or_path`` (``model.dtype``, ``model.device``,
   ``model.use_chat_template``), the text-only LLM row;
 - ``checkpoint``: an lvlm training checkpoint from ``model.checkpoint`` (the FOVIT/NoFOVIT and FOIT/NoFOIT
-  rows), in ``model.dtype`` on ``model.device``.
+  rows), in ``model.dtype`` on ``model.device``;
+- ``llava_original``: an original LLaVA v1 release (``model.path``) on its base LLM (``model.base``), loaded
+  into the project's LVLM (the LLaVA baseline row; ``lvlm.eval.models.llava_original``).
 
 Every kind wraps prompts as ``model.template`` / ``model.system_prompt`` say (``lvlm.eval.models.wrapping``;
 null = the kind's default) and records it as ``wrapping``. LVLM kinds honour ``eval.image_slot``. Adding a
@@ -22,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from lvlm.errors import ConfigError
-from lvlm.eval.models.hf import load_hf_scoring_model
-from lvlm.eval.models.lvlm import LVLMScoringModel, scoring_model_from_checkpoint
+from lvlm.eval.models.hf import load_hf_scoring_model, resolve_device
+from lvlm.eval.models.llava_original import DEFAULT_TEMPLATE as LLAVA_TEMPLATE
+from lvlm.eval.models.llava_original import load_llava_original
+from lvlm.eval.models.lvlm import LVLMScoringModel, place_model, scoring_model_from_checkpoint
 from lvlm.eval.models.wrapping import resolve_template
 from lvlm.eval.types import ScoringModel
 from lvlm.models.presets import build_model
@@ -70,3 +74,21 @@ def build_checkpoint(cfg: Mapping[str, Any]) -> ScoringModel:
         template=model.get("template"), system_prompt=model.get("system_prompt"),
         dtype=str(model.get("dtype") or "float32"), device=str(model.get("device") or "cpu"),
     )  # fmt: skip
+
+
+@EVAL_MODELS.register("llava_original")
+def build_llava_original(cfg: Mapping[str, Any]) -> ScoringModel:
+    """A LLaVA v1 release (``model.path``: folder or cached hub id) on ``model.base``, as the project's LVLM,
+    wrapped in ``llava_llama_2`` unless ``model.template``/``model.system_prompt`` say otherwise."""
+    model = cfg["model"]
+    if not model.get("path") or not model.get("base"):
+        raise ConfigError(
+            "model.kind=llava_original needs model.path=<LLaVA release folder or hub id> and "
+            "model.base=<the Llama-2-chat folder or hub id it was trained from>"
+        )
+    dtype, device = str(model.get("dtype") or "float32"), str(model.get("device") or "cpu")
+    resolve_device(device)  # a CUDA request on a CPU machine fails before the slow load
+    built = load_llava_original(str(model["path"]), str(model["base"]), dtype)
+    template = resolve_template(LLAVA_TEMPLATE, model.get("template"), model.get("system_prompt"))
+    lvlm = place_model(built.model, dtype, device)
+    return LVLMScoringModel(lvlm, built.tokenizer, template, str(cfg["eval"]["image_slot"]))
