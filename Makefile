@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install lvlm with dev tools
 
-demo: $(STAMP)  ## train the tiny LVLM on synthetic data (CPU, offline, ~1-2 min)
-	$(PY) train.py
+demo: $(STAMP)  ## the miniature study end to end: data, base, 4 conditions + LLaVA-style, eval, report (CPU, ~10 min)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) study.py experiments/mini
 
 test: $(STAMP)  ## lint, then the whole test suite (what CI runs)
 	$(VENV)/bin/ruff check --quiet .
@@ -35,4 +35,4 @@ format: $(STAMP)  ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
 
 clean:  ## remove run outputs and caches (keeps .venv)
-	rm -rf outputs/train outputs/multirun outputs/evaluate .cache .pytest_cache .ruff_cache
+	rm -rf outputs/train outputs/multirun outputs/evaluate outputs/study outputs/report .cache .pytest_cache .ruff_cache
