@@ -31,8 +31,10 @@ from lvlm.training.lifecycle import (
     FINISHED,
     INTERRUPTED,
     Terminated,
+    check_checkpoint_args,
     fit,
     install_sigterm_handler,
+    resume_path,
 )
 from lvlm.training.batching import apply_global_batch
 from lvlm.training.module import LVLMModule
@@ -40,8 +42,10 @@ from lvlm.utils.config import to_plain
 from lvlm.utils.runtime import (
     PROJECT_ROOT,
     apply_offline_defaults,
+    claim_run_dir,
+    is_launch_rank_zero,
+    record_run_end,
     report_user_errors,
-    write_run_record,
 )
 from lvlm.utils.seeding import seed_all
 from lvlm.utils.wandb_utils import finish_wandb, wandb_run_dir
@@ -73,8 +77,11 @@ def build_module(cfg: DictConfig) -> tuple[LVLMModule, LlavaDataModule]:
 
 def run(cfg: DictConfig) -> dict[str, object]:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if is_launch_rank_zero():  # another run's results in this dir: one line, nothing overwritten
+        claim_run_dir(run_dir, resume_from=resume_path(to_plain(cfg)))
     apply_global_batch(cfg)  # trainer.accumulate_grad_batches from data.global_batch_size
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+    check_checkpoint_args(to_plain(cfg))  # broken or mismatched files: one line, before anything is built
     module, datamodule = build_module(cfg)
     log.info("trainable parameters: %s", module.trainable_counts)
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
@@ -146,7 +153,7 @@ def summarize(
     if trainer.is_global_zero:
         width = max(len(k) for k in summary)
         print("\n".join(f"{k.ljust(width)} : {v}" for k, v in summary.items()), flush=True)
-        write_run_record(run_dir, status=status, ended=time.time(), summary=summary)
+        record_run_end(run_dir, status, summary=summary)
     return summary
 
 
@@ -162,11 +169,12 @@ def main(cfg: DictConfig) -> None:
     except Terminated:  # SIGTERM before training started: nothing to save
         finish_wandb(exit_code=EXIT_TERMINATED)
         run_dir = Path(HydraConfig.get().runtime.output_dir)
-        write_run_record(run_dir, status=INTERRUPTED, ended=time.time())
+        record_run_end(run_dir, INTERRUPTED)
         print(f"interrupted (SIGTERM) before training started; nothing saved in {run_dir}", file=sys.stderr)
         sys.exit(EXIT_TERMINATED)
-    except BaseException:
+    except BaseException as exc:
         finish_wandb(exit_code=1)
+        record_run_end(Path(HydraConfig.get().runtime.output_dir), "failed", error=str(exc)[:500])
         raise
     if summary["status"] != FINISHED:
         finish_wandb(exit_code=EXIT_TERMINATED)

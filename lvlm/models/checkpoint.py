@@ -87,8 +87,11 @@ def check_frozen(expected: str | None, actual: str, path: str = "checkpoint") ->
         )
 
 
-def read_checkpoint(path: str | Path, what: str = "checkpoint") -> CheckpointFile:
-    """Load a checkpoint file, turning every way it can be broken into one clear line."""
+def read_checkpoint(path: str | Path, what: str = "checkpoint", *, mmap: bool = False) -> CheckpointFile:
+    """Load a checkpoint file, turning every way it can be broken into one clear line.
+
+    ``mmap=True`` maps the tensors instead of reading them (for checks that only need the metadata).
+    """
     path = Path(path)
     fix = "pass a .ckpt file written by train.py (e.g. <run dir>/checkpoints/last.ckpt)"
     if not path.exists():
@@ -98,7 +101,7 @@ def read_checkpoint(path: str | Path, what: str = "checkpoint") -> CheckpointFil
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: {what} is empty (0 bytes); fix: {fix}")
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=False)
+        raw = torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise CheckpointError(
@@ -112,6 +115,63 @@ def read_checkpoint(path: str | Path, what: str = "checkpoint") -> CheckpointFil
     if not isinstance(info, dict) or "model" not in (info.get("base") or {}):
         raise CheckpointError(f"{path}: not an lvlm checkpoint (no base model config); fix: {fix}")
     return CheckpointFile(path, raw["state_dict"], info, raw)
+
+
+# Model-config keys that change how a run computes, not which weights it has: a resumed run may differ in
+# these (memory and speed switches, dtype at any depth; learning rates and preset labels at the top).
+RUNTIME_ONLY_KEYS = frozenset({"dtype", "device", "gradient_checkpointing", "compile", "attn_implementation"})
+RUNTIME_ONLY_TOP_KEYS = frozenset({"recipe", "name", "tiny"})
+
+
+def _weights_config(cfg: Any, top: bool = True) -> Any:
+    if isinstance(cfg, Mapping):
+        skip = RUNTIME_ONLY_KEYS | (RUNTIME_ONLY_TOP_KEYS if top else frozenset())
+        return {k: _weights_config(v, top=False) for k, v in cfg.items() if k not in skip}
+    return cfg
+
+
+def _first_difference(a: Any, b: Any, prefix: str) -> tuple[str, Any, Any] | None:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        for key in sorted(set(a) | set(b), key=str):
+            found = _first_difference(a.get(key), b.get(key), f"{prefix}.{key}")
+            if found:
+                return found
+        return None
+    return None if a == b else (prefix, a, b)
+
+
+def check_resume_setup(
+    ckpt: CheckpointFile, model_cfg: Mapping[str, Any], stage_train: Mapping[str, bool]
+) -> None:
+    """``ckpt_path`` must come from a run of the same model config and stage; say which differs.
+
+    Compares the checkpoint's ``base.model`` with ``model_cfg`` (keys in ``RUNTIME_ONLY_KEYS`` may
+    differ) and the parts (vision / projector / llm) its tensors belong to with the parts ``stage_train``
+    trains — both known before any model is built.
+    """
+    diff = _first_difference(
+        _weights_config(ckpt.base.get("model")), _weights_config(dict(model_cfg)), "model"
+    )
+    if diff:
+        key, theirs, ours = diff
+        raise CheckpointError(
+            f"{ckpt.path}: ckpt_path is a checkpoint of another model config ({key}: {_short(theirs)} "
+            f"there, {_short(ours)} here); fix: resume with the model config it was trained with, or start "
+            f"a new run from its weights with init_from={ckpt.path}"
+        )
+    theirs = sorted({_part(key) for key in ckpt.info.get("trainable") or ckpt.state_dict})
+    ours = sorted(part for part, trained in stage_train.items() if trained)
+    if theirs and theirs != ours:
+        raise CheckpointError(
+            f"{ckpt.path}: ckpt_path is a checkpoint of another stage (it trains {', '.join(theirs)}; this "
+            f"run trains {', '.join(ours) or 'nothing'}); fix: resume with the stage it was trained with, or "
+            f"start this stage from its weights with init_from={ckpt.path}"
+        )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def load_lvlm_checkpoint(path: str | Path) -> BuiltModel:
@@ -142,14 +202,21 @@ def load_lvlm_checkpoint(path: str | Path) -> BuiltModel:
 def init_from(module: nn.Module, path: str | Path, trainable: set[str]) -> dict[str, int]:
     """Load another run's trainable weights into ``module`` (keys as in ``module.state_dict()``).
 
-    Every tensor this run trains that the checkpoint holds is loaded; a tensor that this run trains and the
-    checkpoint holds under the same name with another shape is an error, as is a checkpoint that holds none
-    of the tensors this run trains. Returns counts (loaded, skipped as not trained here).
+    Every tensor this run trains that the checkpoint holds is loaded, and nothing else: frozen weights
+    are rebuilt from the model config whenever a checkpoint is read back, so loading a checkpoint's
+    tensors into them would train a model nobody can rebuild. Errors (one line each): a tensor this run
+    trains held under the same name with another shape; a part (vision / projector / llm) the checkpoint
+    has tensors for but without every tensor this run trains there (a missing tensor, or tensors named
+    for another model, e.g. LoRA adapters vs full weights); none of the tensors this run trains.
+    Returns counts: loaded, not_trained_here (in the checkpoint, frozen in this run), unknown (names
+    this model does not have), in_checkpoint.
     """
     ckpt = read_checkpoint(path, what="init_from checkpoint")
     own = module.state_dict()
     wrong_shape = sorted(
-        key for key, value in ckpt.state_dict.items() if key in own and own[key].shape != value.shape
+        key
+        for key, value in ckpt.state_dict.items()
+        if key in trainable and key in own and own[key].shape != value.shape
     )
     if wrong_shape:
         key = wrong_shape[0]
@@ -158,21 +225,31 @@ def init_from(module: nn.Module, path: str | Path, trainable: set[str]) -> dict[
             f"model's is {tuple(own[key].shape)} ({len(wrong_shape)} mismatched); "
             "fix: start from a checkpoint of the same model preset"
         )
-    matched = {key: value for key, value in ckpt.state_dict.items() if key in own}
-    missing = _missing_in_covered_parts(set(matched), trainable)
+    matched = {key: value for key, value in ckpt.state_dict.items() if key in own and key in trainable}
+    missing = _missing_in_covered_parts(set(ckpt.state_dict), trainable)
     if missing:
         raise CheckpointError(
             f"{ckpt.path}: init_from lacks '{missing[0]}', which this stage trains ({len(missing)} missing "
             "in the parts the checkpoint covers); fix: start from a checkpoint of the same model preset"
         )
-    if not matched or not (set(matched) & trainable):
+    if not matched:
         raise CheckpointError(
             f"{ckpt.path}: init_from holds none of the {len(trainable)} tensors this stage trains; "
             "fix: start from a checkpoint of the same model preset (e.g. the stage-1 projector run)"
         )
     module.load_state_dict(matched, strict=False)
-    counts = {"loaded": len(matched), "in_checkpoint": len(ckpt.state_dict)}
-    log.info("init_from %s: loaded %d of %d tensors", ckpt.path, counts["loaded"], counts["in_checkpoint"])
+    frozen = sum(1 for key in ckpt.state_dict if key in own and key not in trainable)
+    counts = {
+        "loaded": len(matched),
+        "not_trained_here": frozen,
+        "unknown": len(ckpt.state_dict) - len(matched) - frozen,
+        "in_checkpoint": len(ckpt.state_dict),
+    }
+    log.info(
+        "init_from %s: loaded %d of the %d tensors this stage trains (%d in the checkpoint; %d left out as "
+        "frozen here, %d unknown to this model)", ckpt.path, counts["loaded"], len(trainable),
+        counts["in_checkpoint"], frozen, counts["unknown"],
+    )  # fmt: skip
     return counts
 
 

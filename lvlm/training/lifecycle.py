@@ -1,4 +1,9 @@
-"""How a training run ends: finished, stopped by bad input, or terminated by SIGTERM.
+"""How a training run starts and ends: checkpoint arguments checked first; finished, stopped by bad
+input, or terminated by SIGTERM.
+
+``check_checkpoint_args`` reads the ``init_from`` and ``ckpt_path`` files before the model and data are
+built, so a missing, empty, truncated or foreign file — or a ``ckpt_path`` from another model config or
+stage — costs one line and no waiting.
 
 SLURM preemption (and ``kill``) send SIGTERM. Lightning handles it once ``Trainer.fit`` has started its
 loops: it stops at the next batch boundary and raises ``SIGTERMException``, a ``SystemExit`` whose exit
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -29,9 +35,27 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from lvlm.models.checkpoint import check_resume_setup, read_checkpoint
+from lvlm.training.resume import resolve_ckpt_path
+
 log = logging.getLogger("lvlm.train")
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
 FINISHED, INTERRUPTED = "finished", "interrupted"
+
+
+def resume_path(cfg: Mapping[str, Any]) -> Path | None:
+    """The checkpoint ``ckpt_path`` names (``last`` resolved), or None (plain cfg)."""
+    return resolve_ckpt_path(cfg.get("ckpt_path"), Path(cfg["paths"]["output_dir"]), str(cfg["name"]))
+
+
+def check_checkpoint_args(cfg: Mapping[str, Any]) -> None:
+    """One line for a broken ``init_from`` / ``ckpt_path`` file or a mismatched ``ckpt_path`` (plain cfg)."""
+    if cfg.get("init_from"):
+        read_checkpoint(cfg["init_from"], what="init_from checkpoint", mmap=True)
+    ckpt_path = resume_path(cfg)
+    if ckpt_path:
+        ckpt = read_checkpoint(ckpt_path, what="ckpt_path checkpoint", mmap=True)
+        check_resume_setup(ckpt, cfg["model"], cfg["stage"]["train"])
 
 
 class Terminated(BaseException):

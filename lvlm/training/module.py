@@ -15,7 +15,13 @@ import pytorch_lightning as pl
 import torch
 
 from lvlm.constants import IGNORE_INDEX
-from lvlm.models.checkpoint import check_frozen, checkpoint_metadata, frozen_fingerprint, trainable_state
+from lvlm.models.checkpoint import (
+    CheckpointError,
+    check_frozen,
+    checkpoint_metadata,
+    frozen_fingerprint,
+    trainable_state,
+)
 from lvlm.models.lvlm import LVLM
 from lvlm.training.freeze import apply_stage, trainable_names
 
@@ -98,4 +104,16 @@ class LVLMModule(pl.LightningModule):
         checkpoint["lvlm"] = checkpoint_metadata(self._frozen_fp, self._trainable, self.base)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        check_frozen(checkpoint.get("lvlm", {}).get("frozen_fingerprint"), self._frozen_fp)
+        """Refuse a checkpoint whose tensors do not fit (one line, not load_state_dict's size dump)."""
+        path = str(getattr(self._trainer, "ckpt_path", None) or "checkpoint")
+        own = self.state_dict()
+        saved = checkpoint.get("state_dict") or {}
+        misfits = sorted(k for k, v in saved.items() if k in own and tuple(own[k].shape) != tuple(v.shape))
+        if misfits:
+            key = misfits[0]
+            raise CheckpointError(
+                f"{path}: tensor '{key}' has shape {tuple(saved[key].shape)} there but "
+                f"{tuple(own[key].shape)} in this model ({len(misfits)} mismatched); fix: resume with the "
+                "model config it was trained with, or start a new run from its weights with init_from"
+            )
+        check_frozen(checkpoint.get("lvlm", {}).get("frozen_fingerprint"), self._frozen_fp, path)
