@@ -132,7 +132,7 @@ def test_killed_evaluation_resumes_with_identical_results(tmp_path, saved_hf_mod
         ("eval.tasks=[sst2,nope]", "unknown task 'nope'; valid task names: emotion, fp, mrpc"),
         ("eval.label_systems=[natural,weird]", "unknown label system 'weird'; valid label system names"),
         ("eval.scorer=beam", "unknown scorer 'beam'; valid scorer names: generate, loglikelihood"),
-        ("model.kind=onnx", "valid model.kind names: checkpoint, hf, llava_original, tiny"),
+        ("model.kind=onnx", "valid model.kind names: checkpoint, hf, hf_vlm, llava_original, tiny"),
     ],
 )
 def test_unknown_names_are_one_line_errors(tmp_path, override, message):

@@ -42,8 +42,8 @@ def test_text_only_by_default_and_blank_image_ablation(built):
 
 
 def test_model_kinds_are_registered_builders():
-    assert EVAL_MODELS.names() == ["checkpoint", "hf", "llava_original", "tiny"]
-    names = r"valid model\.kind names: checkpoint, hf, llava_original, tiny"
+    assert EVAL_MODELS.names() == ["checkpoint", "hf", "hf_vlm", "llava_original", "tiny"]
+    names = r"valid model\.kind names: checkpoint, hf, hf_vlm, llava_original, tiny"
     with pytest.raises(UnknownNameError, match=names):
         EVAL_MODELS.get("onnx")
     with pytest.raises(ConfigError, match=r"model\.kind=hf needs model\.name_or_path"):

@@ -8,6 +8,8 @@ with ``model``, ``eval``, ``paths``, ``seed`` …) and returns a ``ScoringModel`
   ``model.use_chat_template``), the text-only LLM row;
 - ``checkpoint``: an lvlm training checkpoint from ``model.checkpoint`` (the FOVIT/NoFOVIT and FOIT/NoFOIT
   rows), in ``model.dtype`` on ``model.device``;
+- ``hf_vlm``: any Hugging Face vision-language model from ``model.name_or_path``
+  (``AutoModelForImageTextToText`` + ``AutoProcessor``, the processor's chat template), e.g. LLaVA-1.5-hf;
 - ``llava_original``: an original LLaVA v1 release (``model.path``) on its base LLM (``model.base``), loaded
   into the project's LVLM (the LLaVA baseline row; ``lvlm.eval.models.llava_original``).
 
@@ -25,6 +27,7 @@ from typing import Any
 
 from lvlm.errors import ConfigError
 from lvlm.eval.models.hf import load_hf_scoring_model, resolve_device
+from lvlm.eval.models.hf_vlm import load_hf_vlm_scoring_model
 from lvlm.eval.models.llava_original import DEFAULT_TEMPLATE as LLAVA_TEMPLATE
 from lvlm.eval.models.llava_original import load_llava_original
 from lvlm.eval.models.lvlm import LVLMScoringModel, place_model, scoring_model_from_checkpoint
@@ -92,3 +95,17 @@ def build_llava_original(cfg: Mapping[str, Any]) -> ScoringModel:
     template = resolve_template(LLAVA_TEMPLATE, model.get("template"), model.get("system_prompt"))
     lvlm = place_model(built.model, dtype, device)
     return LVLMScoringModel(lvlm, built.tokenizer, template, str(cfg["eval"]["image_slot"]))
+
+
+@EVAL_MODELS.register("hf_vlm")
+def build_hf_vlm(cfg: Mapping[str, Any]) -> ScoringModel:
+    """A Hugging Face VLM and its processor from ``model.name_or_path``; text-only prompts unless
+    ``eval.image_slot=blank``."""
+    model = cfg["model"]
+    if not model.get("name_or_path"):
+        raise ConfigError("model.kind=hf_vlm needs model.name_or_path=<local dir or hub id>")
+    return load_hf_vlm_scoring_model(
+        str(model["name_or_path"]), str(model.get("dtype") or "float32"), str(model.get("device") or "cpu"),
+        image_slot=str(cfg["eval"]["image_slot"]), system_prompt=model.get("system_prompt"),
+        template=model.get("template"),
+    )  # fmt: skip
