@@ -316,17 +316,19 @@ def test_backend_failures_are_retried_by_the_next_run(tmp_path: Path, images: Pa
         second = load(build_datasets(cfg)["fovit"], "card.json")
         second_requests = server.requests
     assert first["skipped"] == {"total": 2, "answer:not_finished": 2} and first["num_samples"] == 4
-    assert first["last_run"]["answer"]["backend_failures"] == {"ChatRequestError": 2}
+    assert first["last_run"]["answer"]["backend_failures"] == {"rejected": 2}
+    assert "cannot serve this one now" in first["last_run"]["answer"]["last_failure"]["rejected"]
     assert second["skipped"] == {"total": 0} and second["num_samples"] == 6
     assert len(second_requests) == 2 and not first_keys & {request.key for request in second_requests}
 
 
 def test_repeated_backend_failures_abort_with_one_line(tmp_path: Path, images: Path, api_key: str) -> None:
-    server = MockChatServer(responder=lambda body: Fault("unauthorized"))
-    overrides = [*openai_overrides("", images, tmp_path / "cache", 8), "max_consecutive_failures=3"]
+    server = MockChatServer(responder=lambda body: Fault("server_error"))  # (a 401 stops at the first)
+    overrides = [*openai_overrides("", images, tmp_path / "cache", 8), "max_consecutive_failures=3",
+                 "construction.max_retries=0"]  # fmt: skip
     with server as url:
         overrides[3] = f"construction.base_url={url}"
-        with pytest.raises(LvlmError, match=r"stage 'caption': 3 backend failures in a row \(last: .*401"):
+        with pytest.raises(LvlmError, match=r"stage 'caption': 3 backend failures in a row \(last: .*500"):
             build_datasets(compose_cfg(tmp_path, overrides))
     assert not (tmp_path / "data" / "stages" / "caption.jsonl").exists()
 

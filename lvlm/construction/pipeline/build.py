@@ -38,6 +38,7 @@ from lvlm.construction.pipeline.stages import (
     StageRunner,
     answer_stage,
     caption_stage,
+    failure_summary,
     question_answer_stage,
 )
 from lvlm.errors import ConfigError, DataError
@@ -214,9 +215,11 @@ def write_outputs(cfg: DictConfig, names: list[str], context: dict[str, Any]) ->
     by_id = {instruction.id: instruction for instruction in context["library"]}
     samples, skips = ds.assemble_samples(context["items"], context["records"], by_id, check)
     if not samples:
+        failures = failure_summary(context["reports"])
         raise DataError(
             str(Path(str(cfg.output_dir)) / STAGES_DIR),
-            f"no item survived construction (dropped: {dict(skips)})",
+            f"no item survived construction (dropped: {dict(skips)})"
+            + (f"; backend failures: {failures}" if failures else ""),
             "check the input images and the backend, then rerun",
         )
     paths = ds.write_all(samples, Path(str(cfg.output_dir)), str(cfg.image_mode), names)

@@ -103,6 +103,7 @@ def shared_facts(
                 "finished_before": report.finished_before,
                 "finished_now": report.finished_now,
                 "backend_failures": dict(report.failures),
+                "last_failure": dict(report.last_by_kind),
             }
             for report in context["reports"]
         },

@@ -100,8 +100,36 @@ class StageReport:
     total: int
     finished_before: int = 0
     finished_now: int = 0
-    failures: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)  # by failure class (ChatRequestError.kind)
     last_failure: str = ""
+    last_by_kind: dict[str, str] = field(default_factory=dict)  # the last message of each class
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """The build stopped on SIGINT or SIGTERM after recording the items in flight (``signum`` says which)."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = int(signum)
+
+
+# a backend failure of this class stops the build at once: no other request can succeed
+FATAL_FAILURES = frozenset({"auth"})
+
+
+def failure_kind(exc: BaseException) -> str:
+    """The class a backend failure is counted under (``ChatRequestError.kind``, else the type name)."""
+    return str(getattr(exc, "kind", None) or type(exc).__name__)
+
+
+def failure_summary(reports: Sequence[StageReport]) -> str:
+    """``caption: server_error ×4 (last: HTTP 500: …); answer: …`` over the stages that had failures."""
+    parts = [
+        f"{report.name}: {kind} ×{count} (last: {report.last_by_kind.get(kind, '?')})"
+        for report in reports
+        for kind, count in report.failures.most_common()
+    ]
+    return "; ".join(parts)
 
 
 class _RateColumn(ProgressColumn):
@@ -132,22 +160,33 @@ class StageRunner:
     max_consecutive_failures: int = 10
     reports: list[StageReport] = field(default_factory=list)
     stop_requested: bool = False
+    stop_signal: int = signal.SIGINT
 
     def catch_interrupts(self) -> Callable[[], None]:
-        """First Ctrl-C: finish the items in flight, record them, then raise ``KeyboardInterrupt``; a second
-        Ctrl-C stops at once. Call inside the running loop; returns the function that undoes it."""
+        """First Ctrl-C or SIGTERM (e.g. SLURM preemption): finish the items in flight, record them, then
+        raise ``BuildInterrupted``; a second signal stops at once. Call inside the running loop; returns the
+        function that undoes it."""
         loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
 
-        def on_interrupt() -> None:
-            self.stop_requested = True
-            loop.remove_signal_handler(signal.SIGINT)  # the next Ctrl-C interrupts immediately
-            print("\nstopping after the items in flight (Ctrl-C again to stop now)", file=sys.stderr)
+        def on_signal(signum: int) -> None:
+            self.stop_requested, self.stop_signal = True, signum
+            for sig in signals:  # the next signal interrupts immediately
+                loop.remove_signal_handler(sig)
+            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+            print(f"\n{name}: stopping after the items in flight (again to stop now)", file=sys.stderr)
 
         try:
-            loop.add_signal_handler(signal.SIGINT, on_interrupt)
+            for sig in signals:
+                loop.add_signal_handler(sig, on_signal, sig)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signal support
             return lambda: None
-        return lambda: loop.remove_signal_handler(signal.SIGINT)
+
+        def release() -> None:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+        return release
 
     async def run(self, name: str, items: Sequence[ImageItem], work: Work) -> dict[str, Record]:
         """Finish every item of ``items`` not yet recorded for stage ``name``; return all its records."""
@@ -199,7 +238,7 @@ class StageRunner:
         if state["fatal"] is not None:
             raise state["fatal"]
         if self.stop_requested:
-            raise KeyboardInterrupt(f"stopped during stage '{report.name}' at the user's request")
+            raise BuildInterrupted(f"stopped during stage '{report.name}'", self.stop_signal)
 
 
 async def _record_or_skip(work: Work, item: ImageItem) -> Record:
@@ -210,9 +249,16 @@ async def _record_or_skip(work: Work, item: ImageItem) -> Record:
 
 
 def _note_failure(report: StageReport, state: dict[str, Any], exc: BaseException, limit: int) -> None:
-    report.failures[type(exc).__name__] += 1
+    kind = failure_kind(exc)
+    report.failures[kind] += 1
     report.last_failure = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    report.last_by_kind[kind] = report.last_failure
     state["consecutive"] += 1
+    if kind in FATAL_FAILURES and state["fatal"] is None:
+        state["fatal"] = LvlmError(
+            f"stage '{report.name}': the backend refused the credentials ({report.last_failure}); stopped "
+            "at once (finished records are kept)"
+        )
     if state["consecutive"] >= limit and state["fatal"] is None:
         state["fatal"] = LvlmError(
             f"stage '{report.name}': {limit} backend failures in a row (last: {report.last_failure}); "

@@ -80,7 +80,19 @@ class PerLoop(Generic[T]):
 
 
 class ChatRequestError(LvlmError):
-    """A chat request failed for good (retries exhausted or a non-retryable error)."""
+    """A chat request failed for good (retries exhausted or a non-retryable error).
+
+    ``kind`` is the failure class the build reports counts by: ``auth`` (401/403: stops the build),
+    ``not_found``, ``rejected`` (other 4xx), ``rate_limit``, ``server_error``, ``timeout``, ``connection``,
+    ``malformed_reply`` or ``error``. The message is one line with any API key redacted.
+    """
+
+    def __init__(self, message: str, kind: str = "error") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+    def __reduce__(self) -> tuple:  # keep ``kind`` when pickled (e.g. across processes)
+        return (type(self), (str(self), self.kind))
 
 
 @dataclass

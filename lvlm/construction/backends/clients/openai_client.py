@@ -53,6 +53,7 @@ class _Failure:
     reason: str
     fix: str = ""
     retry_after_s: float | None = None
+    kind: str = "error"  # ChatRequestError.kind
 
 
 def read_api_key(api_key_env: str | None) -> str:
@@ -108,26 +109,28 @@ def _status_failure(exc: openai.APIStatusError, api_key_env: str | None) -> _Fai
     status = exc.status_code
     detail = f"HTTP {status}: {getattr(exc, 'message', str(exc))}"[:MAX_ERROR_CHARS]
     if status == 429:
-        return _Failure(True, detail, retry_after_s=_retry_after_seconds(exc.response))
+        return _Failure(True, detail, retry_after_s=_retry_after_seconds(exc.response), kind="rate_limit")
     if status in RETRYABLE_STATUS or status >= 500:
-        return _Failure(True, detail)
+        return _Failure(True, detail, kind="server_error")
     if status in (401, 403):
-        return _Failure(False, detail, f"check the API key in ${api_key_env} and its access to this model")
+        fix = f"check the API key in ${api_key_env} and its access to this model"
+        return _Failure(False, detail, fix, kind="auth")
     if status == 404:
-        return _Failure(False, detail, "check the model name and base_url")
-    return _Failure(False, detail, "the server rejected the request; check the messages and parameters")
+        return _Failure(False, detail, "check the model name and base_url", kind="not_found")
+    fix = "the server rejected the request; check the messages and parameters"
+    return _Failure(False, detail, fix, kind="rejected")
 
 
 def classify_failure(exc: BaseException, *, timeout_s: float, api_key_env: str | None) -> _Failure | None:
     """How to react to an exception from one attempt; None for errors that are bugs, not transport issues."""
     if isinstance(exc, openai.APITimeoutError):
-        return _Failure(True, f"no reply within timeout_s={timeout_s}")
+        return _Failure(True, f"no reply within timeout_s={timeout_s}", kind="timeout")
     if isinstance(exc, openai.APIConnectionError):
-        return _Failure(True, f"connection error: {exc}"[:MAX_ERROR_CHARS])
+        return _Failure(True, f"connection error: {exc}"[:MAX_ERROR_CHARS], kind="connection")
     if isinstance(exc, openai.APIStatusError):
         return _status_failure(exc, api_key_env)
     if isinstance(exc, (MalformedResponseError, json.JSONDecodeError, openai.APIResponseValidationError)):
-        return _Failure(True, f"malformed reply: {exc}"[:MAX_ERROR_CHARS])
+        return _Failure(True, f"malformed reply: {exc}"[:MAX_ERROR_CHARS], kind="malformed_reply")
     return None
 
 
@@ -260,7 +263,8 @@ class OpenAIChatClient:
             )
             await asyncio.sleep(delay)
         self._usage.failures += 1
-        raise ChatRequestError(self._final_error(failure, attempts=attempt + 1))
+        kind = failure.kind if failure is not None else "error"
+        raise ChatRequestError(self._final_error(failure, attempts=attempt + 1), kind=kind)
 
     def _final_error(self, failure: _Failure | None, *, attempts: int) -> str:
         reason = failure.reason if failure else "unknown error"
