@@ -42,6 +42,13 @@ def last_invocation(out: Path) -> dict[str, set[str]]:
     return events
 
 
+def status(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text()).get("status")
+    except (OSError, ValueError):
+        return None
+
+
 def run_study(path: Path, out: Path) -> subprocess.CompletedProcess:
     result = run_cli("study.py", str(path), "--out", str(out), timeout=3600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
@@ -86,12 +93,12 @@ def test_killed_study_resumes_and_matches_an_uninterrupted_run(tmp_path):
         [sys.executable, str(REPO_ROOT / "study.py"), str(path), "--out", str(b)], cwd=REPO_ROOT,
         env=dict(os.environ, **OFFLINE_ENV), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    first = b / "train/base/s0/step.json"
+    first, second = b / "train/base/s0/step.json", b / "train/stage1/s0/_job.json"
     deadline = time.time() + 1800
-    while not (first.is_file() and json.loads(first.read_text())["status"] == "done"):
+    while not (status(first) == "done" and status(second) == "running"):  # stage1 runs in the same multirun
         assert proc.poll() is None, (tmp_path / "b.log").read_text()[-3000:]
         assert time.time() < deadline
-        time.sleep(0.2)
+        time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=300) == 128 + signal.SIGTERM
     assert "interrupted by signal 15" in (tmp_path / "b.log").read_text()
@@ -102,6 +109,8 @@ def test_killed_study_resumes_and_matches_an_uninterrupted_run(tmp_path):
     assert not [m["pid"] for m in markers if alive(int(m["pid"])) and m["pid"] != os.getpid()]
     done_before = {n for n, r in killed.items() if r["status"] == "done"}
     assert "train/base/s0" in done_before and "report" not in done_before
+    if "train/stage1/s0" not in done_before:  # the usual case: SIGTERM reached stage1 mid-job
+        assert killed["train/stage1/s0"]["status"] == "interrupted"
 
     # 3. rerun: only what was not done runs; the results are byte-identical to the uninterrupted run
     run_study(path, b)
@@ -113,7 +122,8 @@ def test_killed_study_resumes_and_matches_an_uninterrupted_run(tmp_path):
         assert resumed[name]["run_id"] == killed[name]["run_id"], name
     for name in EVALS:
         assert same_results(a / name / "results.json", b / name / "results.json"), name
-    assert list((b / "_previous").glob("**/*@*")), "the interrupted step's folder was not moved aside"
+    interrupted = {n for n, r in killed.items() if r["status"] == "interrupted"}
+    assert interrupted <= events.get("moved-aside", set()) and interrupted <= events["start"]
 
     # W&B: one group per study, job types, the row's tags; study.json beside results.json
     train_cfg = yaml.safe_load((b / "train/fovit/s0/config.yaml").read_text())
@@ -135,3 +145,25 @@ def test_killed_study_resumes_and_matches_an_uninterrupted_run(tmp_path):
     run_study(path, a)
     assert last_invocation(a)["start"] == {"train/fovit/s0", "eval/fovit/s0", "report"}
     assert same_results(a / "eval/base/s0/results.json", b / "eval/base/s0/results.json")
+
+
+@pytest.mark.slow
+def test_joblib_launcher_runs_rows_in_parallel_processes(tmp_path):
+    """Two evaluation-only rows (the in-process tiny LVLM) as one joblib multirun: one process per job."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    study = {
+        "name": "tiny_joblib", "seeds": [0], "launcher": "joblib",
+        "eval_defaults": ["eval.limit=1", "eval.tasks=[sst2]", "eval.label_systems=[natural]"],
+        "rows": {"a": {"evaluate": ["model.kind=tiny"]},
+                 "b": {"evaluate": ["model.kind=tiny", "eval.max_new_tokens=4"]}},
+        "report": {"wandb": False},
+    }  # fmt: skip
+    path = write_study(tmp_path / "study", study)
+    out = tmp_path / "out"
+    result = run_cli("study.py", str(path), "--out", str(out), timeout=1800)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    markers = {row: json.loads((out / f"eval/{row}/s0/_job.json").read_text()) for row in ("a", "b")}
+    assert all(m["status"] == "completed" for m in markers.values())
+    launched = json.loads((out / "eval/a/s0/step.json").read_text())["command"]
+    assert "hydra/launcher=joblib" in launched and "+study_eval=a,b" in launched
+    assert markers["a"]["pid"] != markers["b"]["pid"], "joblib ran both jobs in one process"
