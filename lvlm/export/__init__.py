@@ -4,7 +4,9 @@
 merges LoRA adapters into the LLM, and writes ``out/llm/`` (``save_pretrained``: config, safetensors
 weights, generation config, tokenizer with the training chat template), ``out/projector.safetensors``,
 ``out/vision_config.json``, ``out/export.json`` (provenance) and ``out/README.md`` (a model card). The LLM
-then loads with ``AutoModelForCausalLM.from_pretrained(out / "llm")`` and ``AutoTokenizer`` alone.
+then loads with ``AutoModelForCausalLM.from_pretrained(out / "llm")`` and ``AutoTokenizer`` alone. With an
+HF CLIP tower and the ``mlp2x_gelu`` projector the whole LVLM is also written in transformers' LLaVA layout,
+``out/llava_hf/`` (``LlavaForConditionalGeneration`` + ``LlavaProcessor``; ``lvlm.export.llava_hf``).
 """
 
 from __future__ import annotations

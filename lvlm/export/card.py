@@ -142,6 +142,14 @@ def model_card(facts: dict[str, Any]) -> str:
         "- `vision_config.json`: the vision tower config of the checkpoint's base model (images are encoded "
         "by that tower, second-to-last layer, CLS dropped, then projected).",
         "- `export.json`: these facts as JSON.",
+        *(
+            [
+                "- `llava_hf/`: the whole LVLM as `LlavaForConditionalGeneration` with its `LlavaProcessor` "
+                "(`transformers` loads it with `AutoModelForImageTextToText`)."
+            ]
+            if facts.get("llava_hf") == "llava_hf"
+            else []
+        ),
         "",
         "## Use",
         "",

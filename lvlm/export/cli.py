@@ -22,6 +22,8 @@ Export a trained LVLM checkpoint: merges LoRA into the LLM and writes
   <out>/vision_config.json     vision tower config of the checkpoint's base model
   <out>/export.json            provenance
   <out>/README.md              model card
+  <out>/llava_hf/              the whole LVLM as LlavaForConditionalGeneration + LlavaProcessor
+                               (only for an HF CLIP tower with the mlp2x_gelu projector)
 Load the LLM with AutoModelForCausalLM.from_pretrained("<out>/llm") and AutoTokenizer alike.
 
 arguments:
@@ -72,3 +74,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"{'model card'.ljust(width)}: {result.card}")
     print(f"{'provenance'.ljust(width)}: {result.provenance}")
     print(f"{'template'.ljust(width)}: {result.template}")
+    print(f"{'llava_hf'.ljust(width)}: {result.llava_hf or result.facts.get('llava_hf')}")

@@ -1,4 +1,5 @@
-"""Write an exported checkpoint: merged LLM + tokenizer in HF layout, projector, vision config, card.
+"""Write an exported checkpoint: merged LLM + tokenizer in HF layout, projector, vision config, card, and
+(HF CLIP tower + ``mlp2x_gelu`` projector) the whole LVLM in transformers' LLaVA layout (``llava_hf``).
 
 Everything is written into a hidden ``.<out>.partial-<pid>`` folder beside ``out`` and renamed into place
 at the end, so an interrupted export never leaves a half-written ``out``.
@@ -18,6 +19,7 @@ import torch
 from lvlm.errors import ConfigError
 from lvlm.export.card import model_card, run_facts
 from lvlm.export.chat_template import chat_template_for
+from lvlm.export.llava_hf import LLAVA_HF_DIR, unsupported_reason, write_llava_hf
 from lvlm.models.checkpoint import load_lvlm_checkpoint, read_checkpoint
 from lvlm.templates import get_template
 
@@ -41,9 +43,11 @@ class ExportResult:
     merged_lora: bool
     template: str
     facts: dict[str, Any] = field(default_factory=dict)
+    llava_hf: Path | None = None  # out/llava_hf/ (LlavaForConditionalGeneration) when the model has it
 
     def files(self) -> list[Path]:
-        return [self.llm_dir, self.projector, self.vision_config, self.provenance, self.card]
+        extra = [self.llava_hf] if self.llava_hf is not None else []
+        return [self.llm_dir, self.projector, self.vision_config, self.provenance, self.card, *extra]
 
 
 def lvlm_version() -> str:
@@ -97,7 +101,11 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, *, overwrite: bool = Fa
             std=[float(v) for v in built.model.vision.std],
         )
         write_json(partial / VISION_CONFIG_FILE, vision)
+        no_llava = unsupported_reason(built.model, projector_meta["kind"])
+        if no_llava is None:
+            write_llava_hf(built.model, llm, tokenizer, template, partial / LLAVA_HF_DIR)
         facts = run_facts(ckpt, info.base, merged, template.name, projector_meta, jinja is not None)
+        facts["llava_hf"] = LLAVA_HF_DIR if no_llava is None else f"not written: {no_llava}"
         facts["lvlm_version"] = lvlm_version()
         write_json(partial / PROVENANCE_FILE, facts)
         (partial / CARD_FILE).write_text(model_card(facts), encoding="utf-8")
@@ -110,6 +118,7 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, *, overwrite: bool = Fa
     return ExportResult(
         out, out / LLM_DIR, out / PROJECTOR_FILE, out / VISION_CONFIG_FILE, out / CARD_FILE,
         out / PROVENANCE_FILE, merged, template.name, facts,
+        llava_hf=out / LLAVA_HF_DIR if no_llava is None else None,
     )  # fmt: skip
 
 
