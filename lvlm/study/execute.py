@@ -73,7 +73,8 @@ def launcher_overrides(launcher: str) -> list[str]:
     if local.is_file():
         settings = OmegaConf.to_container(OmegaConf.load(local), resolve=True) or {}
         for key, value in _flatten(settings).items():
-            found.append(f"hydra.launcher.{key}={json.dumps(value) if not isinstance(value, str) else value}")
+            text = hydra_value(value) if isinstance(value, str) else json.dumps(value)
+            found.append(f"++hydra.launcher.{key}={text}")
     return found
 
 

@@ -268,3 +268,25 @@ def test_bad_study_through_the_script(tmp_path):
 def test_step_record_is_json(tmp_path):
     write_record(tmp_path, {"status": DONE, "path": Path("x")})
     assert json.loads((tmp_path / "step.json").read_text()) == {"status": DONE, "path": "x"}
+
+
+def test_cluster_settings_come_from_git_ignored_conf_local(tmp_path, monkeypatch):
+    from hydra import compose
+
+    from lvlm.study import execute
+
+    local = tmp_path / "launcher"
+    local.mkdir()
+    (local / "submitit_slurm.yaml").write_text(
+        "partition: gpu\ntimeout_min: 1440\nadditional_parameters: {qos: normal}\n"
+    )
+    monkeypatch.setattr(execute, "LOCAL_LAUNCHER_DIR", local)
+    assert execute.launcher_overrides("basic") == []
+    overrides = execute.launcher_overrides("submitit_slurm")
+    assert overrides == ["hydra/launcher=submitit_slurm", "++hydra.launcher.partition=gpu",
+                         "++hydra.launcher.timeout_min=1440",
+                         "++hydra.launcher.additional_parameters.qos=normal"]  # fmt: skip
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    with hydra_conf():
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    assert cfg.hydra.launcher.partition == "gpu" and cfg.hydra.launcher.additional_parameters.qos == "normal"
