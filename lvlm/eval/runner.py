@@ -44,7 +44,8 @@ class EvalPlan:
     def data_report(self) -> dict[str, Any]:
         return {
             name: {"source": load.source, "is_smoke": load.is_smoke, "examples": len(load.examples),
-                   "available": load.available, "skipped": load.skipped, "dropped": load.dropped}
+                   "available": load.available, "skipped": load.skipped, "dropped": load.dropped,
+                   "encoding": load.encoding}
             for name, load in self.loads.items()
         }  # fmt: skip
 

@@ -150,13 +150,13 @@ def test_sick_header_variant_and_iso_fp_files(tasks):
     result = load_examples(sick, data_dir=SHARED, source="local")
     assert (result.available, len(result.examples)) == (1404 + 712, 1000)
     fp = tasks.get("fp")
-    with pytest.raises(DataError) as err:
-        load_examples(_with_local(fp, file="Sentences_50Agree.txt"), data_dir=SHARED, source="local")
-    assert "Sentences_50Agree.txt: record line 15: cannot decode as utf-8" in str(err.value)
+    fallback = load_examples(_with_local(fp, file="Sentences_50Agree.txt"), data_dir=SHARED, source="local")
+    assert fallback.encoding == "iso-8859-1"  # not valid UTF-8: read as ISO-8859-1 (tests/reliability)
     latin = load_examples(
         _with_local(fp, file="Sentences_50Agree.txt", encoding="iso-8859-1"), data_dir=SHARED, source="local"
     )
     assert len(latin.examples) == 1363 + 604 and latin.dropped == {"neutral": 2879}
+    assert [e.inputs for e in fallback.examples] == [e.inputs for e in latin.examples]
 
 
 @needs_shared
@@ -204,17 +204,20 @@ def test_bad_encoding_names_line(tmp_path, tasks):
         "latin-1"
     )
     path = _write(tmp_path, "fp", "Sentences_AllAgree.txt", content)
+    ascii_fp = _with_local(tasks.get("fp"), encoding="ascii")  # explicit encodings are strict
     with pytest.raises(DataError) as err:
-        load_examples(tasks.get("fp"), data_dir=tmp_path, source="local")
+        load_examples(ascii_fp, data_dir=tmp_path, source="local")
     assert str(err.value).startswith(
-        f"{path}: record line 2: cannot decode as utf-8 (byte 0xe4 at column 25)"
+        f"{path}: record line 2: cannot decode as ascii (byte 0xe4 at column 25)"
     )
     fixed = load_examples(
         _with_local(tasks.get("fp"), encoding="iso-8859-1"), data_dir=tmp_path, source="local"
     )
     assert "Profit at Lappeenranta m\u00e4ker fell ." in [e.inputs["sentence"] for e in fixed.examples]
-    skipped = load_examples(tasks.get("fp"), data_dir=tmp_path, source="local", on_error="skip")
+    skipped = load_examples(ascii_fp, data_dir=tmp_path, source="local", on_error="skip")
     assert len(skipped.examples) == 1 and skipped.skipped == {"bad encoding": 1}
+    default = load_examples(tasks.get("fp"), data_dir=tmp_path, source="local")  # utf-8 → ISO-8859-1
+    assert [e.inputs for e in default.examples] == [e.inputs for e in fixed.examples]
 
 
 def test_skip_mode_counts_each_reason(tmp_path, tasks):

@@ -47,6 +47,7 @@ class Conversion:
     examples: list[Example]
     skipped: Counter[str]
     dropped: Counter[str]
+    encoding: str | None = None  # how a local file was decoded (set by the local source)
 
 
 @dataclass(frozen=True)

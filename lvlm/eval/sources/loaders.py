@@ -29,7 +29,7 @@ from typing import Any
 from lvlm.errors import ConfigError, DataError
 from lvlm.eval.sources import hub
 from lvlm.eval.sources.common import Conversion, MappingRules, to_examples
-from lvlm.eval.sources.local import read_local
+from lvlm.eval.sources.local import read_local, resolve_encoding
 from lvlm.eval.sources.sampling import apply_limit, stratified_sample
 from lvlm.eval.sources.smoke import smoke_file, smoke_source
 from lvlm.eval.sources.synthetic_family import family_conversion
@@ -50,6 +50,7 @@ class LoadResult:
     is_smoke: bool
     dropped: dict[str, int] = field(default_factory=dict)  # raw label → count, filtered by definition
     available: int = 0  # examples of the kept classes before sampling
+    encoding: str | None = None  # how a local file was decoded (None: not a local file)
 
 
 class SourceUnavailable(Exception):
@@ -88,7 +89,9 @@ def load_local(spec: TaskSpec, data_dir: str | Path | None, on_error: str) -> tu
     rules = MappingRules(
         spec.name, spec.local.columns, spec.local.label, f"eval.task_defs.{spec.name}.local", spec.name
     )
-    conversion = to_examples(read_local(path, spec.local), rules, source=str(path), on_error=on_error)
+    local = resolve_encoding(path, spec.local)  # not valid UTF-8 under the default: ISO-8859-1
+    conversion = to_examples(read_local(path, local), rules, source=str(path), on_error=on_error)
+    conversion.encoding = local.encoding
     return conversion, f"local:{path}"
 
 
@@ -200,6 +203,7 @@ def load_examples(
         is_smoke=used == "smoke",
         dropped=dict(conversion.dropped),
         available=len(conversion.examples),
+        encoding=conversion.encoding,
     )
     if result.is_smoke:
         _warn_smoke(spec, len(sampled))

@@ -13,15 +13,23 @@ the format names a task's ``local.format`` may use (``LocalSource.format``, vali
 
 The file is split on ``\\n`` (a trailing ``\\r`` is removed) and decoded line by line with the configured
 encoding (ASCII-compatible encodings: utf-8, iso-8859-1, cp1252, ...), so a decode error names its line. A
-leading byte-order mark is removed. Header handling: ``true`` (first line names the columns), ``false``
-(``column_names`` name them) or ``auto`` (the first line is a header iff it equals ``column_names``). A
-configured column that the header lacks is a fatal ``DataError`` naming line 1.
+leading byte-order mark is removed. Under the default ``utf-8``, a file that is not valid UTF-8 is read as
+ISO-8859-1 instead (``resolve_encoding``; per file, with a warning, and recorded per task in
+``results.json``): the FinancialPhraseBank release files are ISO-8859-1, and reading them as UTF-8 would
+fail, or in skip mode drop every non-ASCII sentence. Any other configured encoding is used as given.
+
+Header handling: ``true`` (first line names the columns), ``false`` (``column_names`` name them) or
+``auto`` (the first line is a header iff it equals ``column_names``). A configured column that the header
+lacks is a fatal ``DataError`` naming line 1.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import dataclasses
 import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,6 +41,28 @@ from lvlm.registry import Registry
 Item = RawRecord | RecordProblem
 Reader = Callable[[Path, LocalSource], Iterator[Item]]
 LOCAL_READERS: Registry[Reader] = Registry("local format")  # names must equal definitions.LOCAL_FORMATS
+FALLBACK_ENCODING = "iso-8859-1"  # what a file that is not valid UTF-8 is read as under the default utf-8
+log = logging.getLogger(__name__)
+
+
+def resolve_encoding(path: Path, source: LocalSource) -> LocalSource:
+    """``source`` with the encoding ``path`` is read with: ISO-8859-1 when the configured encoding is
+    UTF-8 and the file is not valid UTF-8, else the configured one."""
+    try:
+        utf8 = codecs.lookup(source.encoding).name == "utf-8"
+    except LookupError:
+        return source  # an unknown codec fails later, naming line 1
+    if not utf8:
+        return source
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        log.warning(
+            "%s is not valid UTF-8 (byte 0x%02x at offset %d); reading it as %s",
+            path, err.object[err.start], err.start, FALLBACK_ENCODING,
+        )  # fmt: skip
+        return dataclasses.replace(source, encoding=FALLBACK_ENCODING)
+    return source
 
 
 def iter_lines(path: Path, encoding: str) -> Iterator[tuple[int, str | RecordProblem]]:

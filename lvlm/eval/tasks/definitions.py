@@ -215,7 +215,13 @@ def build_tasks(eval_cfg: DictConfig | Mapping[str, Any]) -> Registry[TaskSpec]:
 def select_tasks(eval_cfg: DictConfig | Mapping[str, Any]) -> list[TaskSpec]:
     """The tasks named in ``eval.tasks``, in that order; an unknown name lists the valid ones."""
     registry = build_tasks(eval_cfg)
-    names = list(to_plain(eval_cfg).get("tasks") or registry.names())
+    chosen = to_plain(eval_cfg).get("tasks")
+    if chosen is not None and len(chosen) == 0:
+        raise ConfigError(
+            "eval.tasks is empty, so there is nothing to evaluate; fix: name the tasks (e.g. "
+            f"eval.tasks=[{','.join(registry.names()[:2])}]) or set eval.tasks=null for all of them"
+        )
+    names = list(chosen or registry.names())
     if len(set(names)) != len(names):
         raise ConfigError(f"eval.tasks: duplicate names in {names}; fix: list each task once")
     return [registry.get(str(name)) for name in names]
