@@ -23,7 +23,13 @@ from lvlm.eval.results.wandb_log import log_to_wandb
 from lvlm.eval.results.writer import BootstrapSettings
 from lvlm.eval.runner import evaluate
 from lvlm.utils.config import to_plain
-from lvlm.utils.runtime import PROJECT_ROOT, apply_offline_defaults, report_user_errors
+from lvlm.utils.runtime import (
+    PROJECT_ROOT,
+    apply_offline_defaults,
+    claim_run_dir,
+    record_run_end,
+    report_user_errors,
+)
 
 log = logging.getLogger("lvlm.evaluate")
 
@@ -33,6 +39,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(broadcast_object(HydraConfig.get().runtime.output_dir, info))
     plain = to_plain(cfg)
     if info.is_main:
+        claim_run_dir(run_dir)  # another run's results in this dir: one line, nothing overwritten
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
     model = EVAL_MODELS.get(str(cfg.model.kind))(plain)  # lvlm/eval/models/registry.py
     boot = BootstrapSettings(
@@ -58,4 +65,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 @report_user_errors
 def main(cfg: DictConfig) -> None:
     apply_offline_defaults()
-    run(cfg)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        run(cfg)
+    except BaseException as exc:
+        record_run_end(run_dir, "failed", error=str(exc)[:500])  # only if this process claimed it
+        raise
+    record_run_end(run_dir, "finished")

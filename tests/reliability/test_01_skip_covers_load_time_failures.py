@@ -58,11 +58,14 @@ def test_open_time_check_raises_one_line(tmp_path, make_dataset, rid, problem):
     assert "\n" not in message and f"{path}: record {rid}: {problem}" in message and "fix:" in message
 
 
-def _late_image_records(tmp_path):
+WIDE_IMAGE = 60  # image tokens per image: with max_length=96 an image record cannot fit, text can
+
+
+def _image_cut_records(tmp_path):
+    """Five text-only records that fit ``max_length=96`` and one image record whose image tokens do not
+    (the image goes first, after the template's system prompt; found only when the sample is built)."""
     write_png(tmp_path / "ok.png")
-    late = record("late", question=LONG_QUESTION, image="ok.png")
-    late["conversations"][0]["value"] = LONG_QUESTION + "<image>"
-    return [record(f"g{i}", image="ok.png") for i in range(5)] + [late]
+    return [record(f"g{i}") for i in range(5)] + [record("wide", image="ok.png")]
 
 
 def _loader(dataset, tokenizer):
@@ -72,8 +75,8 @@ def _loader(dataset, tokenizer):
 
 
 def test_image_past_max_length_is_skipped_and_counted_from_workers(tmp_path, make_dataset, tiny_tokenizer):
-    path = write_records(tmp_path / "train.json", _late_image_records(tmp_path))
-    dataset = make_dataset(path, on_error="skip", max_length=96)
+    path = write_records(tmp_path / "train.json", _image_cut_records(tmp_path))
+    dataset = make_dataset(path, on_error="skip", max_length=96, num_image_tokens=WIDE_IMAGE)
     assert len(dataset) == 6  # found only when the record is tokenized
     report, rows = SkipReport(), 0
     for _epoch in range(2):
@@ -82,22 +85,22 @@ def test_image_past_max_length_is_skipped_and_counted_from_workers(tmp_path, mak
             rows += batch["input_ids"].shape[0]
     assert rows == 10
     assert dict(report.counts) == {"image tokens cut by max_length": 1}  # once, not once per epoch
-    assert "record late" in report.examples["image tokens cut by max_length"][0]
+    assert "record wide" in report.examples["image tokens cut by max_length"][0]
 
 
 def test_image_past_max_length_raises_one_line_from_workers(tmp_path, make_dataset, tiny_tokenizer):
-    path = write_records(tmp_path / "train.json", _late_image_records(tmp_path))
-    dataset = make_dataset(path, max_length=96)
+    path = write_records(tmp_path / "train.json", _image_cut_records(tmp_path))
+    dataset = make_dataset(path, max_length=96, num_image_tokens=WIDE_IMAGE)
     with pytest.raises(DataError) as info:
         for batch in _loader(dataset, tiny_tokenizer):
             SkipReport().absorb(batch, "raise")
-    assert f"{path}: record late: image tokens cut by max_length" in str(info.value)
+    assert f"{path}: record wide: image tokens cut by max_length" in str(info.value)
 
 
 @pytest.mark.slow
 def test_train_py_skips_every_kind_with_two_workers(tmp_path):
-    records = _broken_images(tmp_path) + _late_image_records(tmp_path)
-    records += [record(f"t{i}") for i in range(10)]
+    long_text = record("long", question=LONG_QUESTION)  # its answer is cut: found in a worker
+    records = [*_broken_images(tmp_path), long_text, *(record(f"t{i}") for i in range(10))]
     path = write_records(tmp_path / "train.json", records)
     args = [
         "data=llava_instruct", f"data.train_json={path}", f"data.image_root={tmp_path}",
@@ -110,6 +113,6 @@ def test_train_py_skips_every_kind_with_two_workers(tmp_path):
     assert "Traceback" not in result.stderr
     report = json.loads((tmp_path / "run" / "skipped.json").read_text())
     assert report["by_reason"] == {
-        "corrupt image": 1, "image too large": 1, "image tokens cut by max_length": 1,
+        "corrupt image": 1, "image too large": 1, "answer cut by max_length": 1,
     }  # fmt: skip
     assert report["total"] == 3

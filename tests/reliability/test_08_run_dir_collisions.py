@@ -35,8 +35,9 @@ def test_run_ids_differ_between_processes_and_follow_slurm_and_torchrun():
     assert _run_id_in_subprocess(**torchrun) == _run_id_in_subprocess(**torchrun)  # every rank agrees
 
 
-def test_default_run_and_sweep_dirs_carry_the_run_id():
-    hydra_cfg = yaml.safe_load((REPO_ROOT / "conf" / "train.yaml").read_text())["hydra"]
+@pytest.mark.parametrize("config", ["train", "evaluate"])
+def test_default_run_and_sweep_dirs_carry_the_run_id(config):
+    hydra_cfg = yaml.safe_load((REPO_ROOT / "conf" / f"{config}.yaml").read_text())["hydra"]
     assert hydra_cfg["run"]["dir"].endswith("_${lvlm_run_id:}")
     assert hydra_cfg["sweep"]["dir"].endswith("_${lvlm_run_id:}")
 
