@@ -63,6 +63,11 @@ def parse_args(argv: Sequence[str]) -> dict[str, str]:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     apply_offline_defaults()
+    ckpt = Path(args["ckpt"])
+    if not ckpt.is_file():  # before importing torch: a typo costs one line and no waiting
+        what = "is a directory, not a file" if ckpt.is_dir() else "checkpoint not found"
+        raise ConfigError(f"{ckpt}: {what}; fix: pass a .ckpt file written by train.py "
+                          "(e.g. <run dir>/checkpoints/last.ckpt)")  # fmt: skip
     from lvlm.export.writer import check_out_dir, export_checkpoint
 
     check_out_dir(Path(args["out"]), args["overwrite"] == "true")  # before the slow model build
