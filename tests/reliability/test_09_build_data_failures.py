@@ -107,7 +107,6 @@ def _good(body: dict) -> str:
     return default_responder(body)
 
 
-@pytest.mark.slow
 def test_partial_build_exits_non_zero_and_says_how_to_resume(tmp_path, images, api_key):
     from tests.construction.test_openai_e2e import responder as compliant_responder
 
@@ -175,7 +174,6 @@ def test_sigterm_keeps_the_answers_in_flight(tmp_path, images, api_key, monkeypa
     assert len(qa_requests) == len(finished)  # one try per item (max_format_retries=0): none thrown away
 
 
-@pytest.mark.slow
 def test_build_data_py_sigterm_exits_143_keeping_finished_records(tmp_path, images, api_key):
     server = MockChatServer(responder=_good, latency_s=0.5)
     with server as url:
