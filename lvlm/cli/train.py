@@ -24,8 +24,10 @@ import lvlm.construction.data_kind  # noqa: F401  (registers data.kind=construct
 from lvlm.construction.data_kind import check_data_for_model
 from lvlm.data.datamodule import LlavaDataModule
 from lvlm.errors import ConfigError
-from lvlm.models.checkpoint import init_from
+from lvlm.models.checkpoint import init_from, read_checkpoint
 from lvlm.models.presets import build_model
+from lvlm.training.batching import apply_global_batch
+from lvlm.training.devices import check_accelerator
 from lvlm.training.lifecycle import (
     EXIT_TERMINATED,
     FINISHED,
@@ -36,8 +38,8 @@ from lvlm.training.lifecycle import (
     install_sigterm_handler,
     resume_path,
 )
-from lvlm.training.batching import apply_global_batch
 from lvlm.training.module import LVLMModule
+from lvlm.training.resume import resolve_ckpt_path, saved_wandb_id
 from lvlm.utils.config import to_plain
 from lvlm.utils.runtime import (
     PROJECT_ROOT,
@@ -84,14 +86,29 @@ def run(cfg: DictConfig) -> dict[str, object]:
     check_checkpoint_args(to_plain(cfg))  # broken or mismatched files: one line, before anything is built
     module, datamodule = build_module(cfg)
     log.info("trainable parameters: %s", module.trainable_counts)
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), Path(cfg.paths.output_dir), str(cfg.name))
+    loggers = build_loggers(cfg, ckpt_path)
     for logger in loggers:
         logger.log_hyperparams(to_plain(cfg))
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     trainer: pl.Trainer = instantiate(trainer_options(cfg), logger=loggers or False, callbacks=callbacks)
     started = time.time()
-    status = fit(trainer, module, datamodule, run_dir, ckpt_path=cfg.get("ckpt_path"))
+    ckpt = str(ckpt_path) if ckpt_path else None  # validated by read_checkpoint: our own file format
+    status = fit(trainer, module, datamodule, run_dir, ckpt_path=ckpt, weights_only=False)
     return summarize(trainer, run_dir, loggers, time.time() - started, status)
+
+
+def build_loggers(cfg: DictConfig, ckpt_path: Path | None) -> list:
+    """The configured loggers; a resumed run continues the W&B run its checkpoint was logged under."""
+    run_id = saved_wandb_id(read_checkpoint(ckpt_path).raw) if ckpt_path else None
+    loggers = []
+    for node in (cfg.get("logger") or {}).values():
+        if not node:
+            continue
+        is_wandb = str(node.get("_target_", "")).endswith("WandbLogger")
+        extra = {"id": run_id, "resume": "allow"} if is_wandb and run_id else {}
+        loggers.append(instantiate(node, **extra))
+    return loggers
 
 
 def trainer_options(cfg: DictConfig) -> dict:
@@ -161,9 +178,10 @@ def summarize(
 @report_user_errors
 def main(cfg: DictConfig) -> None:
     apply_offline_defaults()
+    install_sigterm_handler()
     check_required(cfg)
     check_data_for_model(to_plain(cfg.data), to_plain(cfg.model))  # real presets: real data
-    install_sigterm_handler()
+    check_accelerator(to_plain(cfg.trainer))
     try:
         summary = run(cfg)
     except Terminated:  # SIGTERM before training started: nothing to save

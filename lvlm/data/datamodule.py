@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Subset
 from transformers import PreTrainedTokenizerBase
@@ -20,6 +21,8 @@ from transformers import PreTrainedTokenizerBase
 from lvlm.data.collate import ConversationCollator
 from lvlm.data.images import ImageProcessor
 from lvlm.data.llava_json import LlavaJsonDataset, SkipReport
+from lvlm.data.loader import ResumableDataLoader
+from lvlm.data.samplers import ModalityLengthBatchSampler
 from lvlm.data.sources import resolve_data_files
 from lvlm.errors import DataError
 from lvlm.models.lvlm import LVLM
@@ -128,7 +131,35 @@ class LlavaDataModule(pl.LightningDataModule):
         )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        """Seeded, resumable batches; length-grouped by modality when ``data.group_by_modality_length``."""
+        workers = int(self.cfg.get("num_workers", 0))
+        return ResumableDataLoader(
+            self.train_set, self.train_batch_sampler(), progress=self._batches_trained,
+            collate_fn=self.collate, num_workers=workers, persistent_workers=workers > 0,
+            pin_memory=self._pin_memory(),
+        )  # fmt: skip
+
+    def train_batch_sampler(self) -> ModalityLengthBatchSampler:
+        base, indices = _base_and_indices(self.train_set)
+        group = bool(self.cfg.get("group_by_modality_length", False))
+        lengths = base.token_lengths() if group else [0] * len(base)
+        images = base.has_image()
+        trainer = getattr(self, "trainer", None)
+        return ModalityLengthBatchSampler(
+            [lengths[i] for i in indices], [images[i] for i in indices], int(self.cfg["batch_size"]),
+            world_size=int(getattr(trainer, "world_size", 1) or 1),
+            rank=int(getattr(trainer, "global_rank", 0) or 0),
+            seed=int(self.cfg.get("seed", 0) or 0), group=group,
+        )  # fmt: skip
+
+    def _pin_memory(self) -> bool:
+        """``data.pin_memory``; unset (null) means pinned exactly when a GPU is present."""
+        setting = self.cfg.get("pin_memory")
+        return torch.cuda.is_available() if setting is None else bool(setting)
+
+    def _batches_trained(self) -> int:
+        """Batches of the current epoch the trainer has finished (where a resumed run must continue)."""
+        return int(self.trainer.fit_loop.epoch_loop.batch_progress.current.processed)
 
     def val_dataloader(self) -> DataLoader | list:
         return self._loader(self.val_set, shuffle=False) if self.val_set else []
@@ -140,3 +171,10 @@ class LlavaDataModule(pl.LightningDataModule):
             reasons = ", ".join(f"{reason}: {count}" for reason, count in self.skips.counts.items())
             log.warning("skipped %d bad record(s) (%s); details in %s", self.skips.total, reasons,
                         run_dir / "skipped.json")  # fmt: skip
+
+
+def _base_and_indices(dataset: Any) -> tuple[LlavaJsonDataset, list[int]]:
+    """The underlying ``LlavaJsonDataset`` of a dataset or ``Subset``, and the indices it exposes."""
+    if isinstance(dataset, Subset):
+        return dataset.dataset, list(dataset.indices)
+    return dataset, list(range(len(dataset)))

@@ -152,9 +152,19 @@ def validate_record(
         raise DataError(source, problem, "use one <image> placeholder per image, in the question", name)
     if has_image:
         verify_image(image_root / str(record["image"]), source, name, image_size)
-        if placeholders == 0:
-            turns[0] = (f"{IMAGE_TOKEN}\n{turns[0][0]}", turns[0][1])
+        turns = [(user.replace(IMAGE_TOKEN, "").strip(), answer) for user, answer in turns]
+        turns[0] = (image_first(turns[0][0]), turns[0][1])
     return turns
+
+
+def image_first(question: str) -> str:
+    """LLaVA's placement: the image placeholder moves to the start of the first question, on its own line.
+
+    Wherever ``<image>`` stands in the first human turn (or when it is missing), the model sees
+    ``<image>\n<question without the placeholder>``, as LLaVA's ``preprocess_multimodal`` lays it out.
+    """
+    text = question.replace(IMAGE_TOKEN, "").strip()
+    return f"{IMAGE_TOKEN}\n{text}"
 
 
 class LlavaJsonDataset(Dataset):
@@ -174,6 +184,12 @@ class LlavaJsonDataset(Dataset):
     ) -> None:
         if on_error not in ("raise", "skip"):
             raise ConfigError(f"data.on_error must be 'raise' or 'skip', got '{on_error}'")
+        if max_length <= num_image_tokens:
+            raise ConfigError(
+                f"{json_path}: data.max_length={max_length} leaves no room for text after the "
+                f"{num_image_tokens} image tokens of the vision tower; fix: raise data.max_length above "
+                f"{num_image_tokens}"
+            )
         self.source, self.image_root = str(json_path), Path(image_root)
         self.tokenizer, self.template, self.processor = tokenizer, template, image_processor
         self.num_image_tokens, self.image_token_id, self.max_length = (
@@ -196,6 +212,26 @@ class LlavaJsonDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def has_image(self) -> list[bool]:
+        """Per sample: does it carry an image (the modality the length-grouped sampler keeps apart)."""
+        return [bool(record.get("image")) for record, _ in self.samples]
+
+    def token_lengths(self) -> list[int]:
+        """Per sample: its token count without template overhead, image tokens included (for grouping).
+
+        One batched call to the (fast) tokenizer over every sample's text; the chat template adds a
+        near-constant number of tokens per turn, which does not change the grouping.
+        """
+        texts = [" ".join(f"{user} {answer}" for user, answer in turns) for _, turns in self.samples]
+        if not texts:
+            return []
+        encoded = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        extra = self.num_image_tokens - 1  # the <image> placeholder already counts as one token
+        return [
+            min(len(ids) + (extra if image else 0), self.max_length)
+            for ids, image in zip(encoded, self.has_image(), strict=True)
+        ]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """The sample, or ``{"skipped": SkippedRecord}`` when it cannot be built under ``on_error="skip"``

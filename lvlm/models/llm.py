@@ -28,6 +28,7 @@ from transformers import (
 
 from lvlm.constants import IMAGE_TOKEN
 from lvlm.errors import ConfigError
+from lvlm.models.efficiency import resolve_attention
 from lvlm.models.tokenizer import load_or_build_tokenizer
 from lvlm.registry import Registry
 from lvlm.templates import LLAMA2_CHAT_JINJA
@@ -73,8 +74,11 @@ def build_tokenizer_from_cfg(cfg: dict[str, Any], cache_dir: Path | None) -> Pre
 
 def build_llm(cfg: dict[str, Any], tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
     dtype = resolve_dtype(str(cfg.get("dtype", "float32")))
+    attention = resolve_attention(cfg.get("attn_implementation"))
     if cfg.get("name_or_path"):
-        llm = AutoModelForCausalLM.from_pretrained(cfg["name_or_path"], dtype=dtype)
+        llm = AutoModelForCausalLM.from_pretrained(
+            cfg["name_or_path"], dtype=dtype, attn_implementation=attention
+        )
     else:
         config = LlamaConfig(
             vocab_size=len(tokenizer),
@@ -83,6 +87,7 @@ def build_llm(cfg: dict[str, Any], tokenizer: PreTrainedTokenizerBase) -> PreTra
             pad_token_id=tokenizer.pad_token_id,
             **dict(cfg.get("config") or {}),
         )
+        config._attn_implementation = attention
         llm = LlamaForCausalLM(config).to(dtype)
     if llm.get_input_embeddings().num_embeddings < len(tokenizer):
         llm.resize_token_embeddings(len(tokenizer))

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from transformers import PreTrainedTokenizerBase
 
 from lvlm.constants import IMAGE_TOKEN
+from lvlm.models.efficiency import compile_llm, enable_gradient_checkpointing
 from lvlm.models.llm import apply_lora, build_llm, build_tokenizer_from_cfg
 from lvlm.models.lvlm import LVLM
 from lvlm.models.projector import build_projector
@@ -39,6 +40,10 @@ def build_model(cfg: DictConfig | dict[str, Any], cache_dir: Path | None = None)
         to_plain(cfg.get("projector")).get("kind", "linear"), vision.hidden_size, llm.config.hidden_size
     )
     llm = apply_lora(llm, to_plain(cfg.get("peft")) or None)
+    if cfg.get("gradient_checkpointing"):
+        enable_gradient_checkpointing(llm)
+    if cfg.get("compile"):
+        compile_llm(llm)
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
     model = LVLM(vision, projector, llm, image_token_id)
     return BuiltModel(model, tokenizer, str(cfg.get("template", "llava_llama_2")))

@@ -19,7 +19,6 @@ from lightning_fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from pytorch_lightning.loggers import WandbLogger
 
 from lvlm.errors import LvlmError
-from lvlm.models.checkpoint import CheckpointError, CheckpointFile
 
 log = logging.getLogger("lvlm.resume")
 KEY = "lvlm_resume"
@@ -80,26 +79,3 @@ def saved_wandb_id(raw_checkpoint: dict[str, Any]) -> str | None:
     """The W&B run id a checkpoint was logged under, so the resumed run continues it."""
     return (raw_checkpoint.get(KEY) or {}).get("wandb_id")
 
-
-def check_resume_compatible(ckpt: CheckpointFile, model_cfg: dict[str, Any], trainable: set[str]) -> None:
-    """A run resumes only from a checkpoint of the same model config and the same stage (trainable set)."""
-    saved = ckpt.base.get("model") or {}
-    if saved != model_cfg:
-        keys = sorted(k for k in set(saved) | set(model_cfg) if saved.get(k) != model_cfg.get(k))
-        raise CheckpointError(
-            f"{ckpt.path}: ckpt_path is a checkpoint of another model (model.{keys[0]}: "
-            f"{_short(saved.get(keys[0]))} there, {_short(model_cfg.get(keys[0]))} here); fix: resume with "
-            "the model config it was trained with, or start a new run from it with init_from=<path>"
-        )
-    saved_trainable = set(ckpt.info.get("trainable") or [])
-    if saved_trainable and saved_trainable != trainable:
-        raise CheckpointError(
-            f"{ckpt.path}: ckpt_path is a checkpoint of another stage ({len(saved_trainable)} trainable "
-            f"tensors there, {len(trainable)} here); fix: resume with the stage it was trained with, or "
-            "start the new stage from it with init_from=<path>"
-        )
-
-
-def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
