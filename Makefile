@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install demo test test-fast lint format bench clean
+.PHONY: help install install-cluster demo study-plan bench-train test test-fast lint format clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,6 +20,15 @@ install: $(STAMP)  ## create .venv and install lvlm with dev tools
 
 demo: $(STAMP)  ## the miniature study end to end: data, base, 4 conditions + LLaVA-style, eval, report (CPU, ~10 min)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) study.py experiments/mini
+
+study-plan: $(STAMP)  ## paper A's study plan on GPU nodes (what would run; runs nothing)
+	$(PY) study.py experiments/paper_a --dry-run
+
+install-cluster: $(STAMP)  ## Hydra joblib + submitit launchers for study.py --launcher
+	$(PY) -m pip install --quiet -e '.[dev,cluster]'
+
+bench-train: $(STAMP)  ## training benchmark: padding, tokens/s vs matmul peak, gradient checkpointing
+	$(PY) benchmarks/bench_train.py
 
 test: $(STAMP)  ## lint, then the whole test suite (what CI runs)
 	$(VENV)/bin/ruff check --quiet .
