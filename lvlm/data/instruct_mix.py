@@ -217,12 +217,70 @@ def resolve_sets(
     }
 
 
-def training_word_pool(pool: Sequence[str], family: Mapping[str, Any]) -> list[str]:
-    """``pool`` without any word of any evaluation set (golden words of every family task included)."""
+ONSETS = (
+    "",
+    "b",
+    "c",
+    "d",
+    "f",
+    "g",
+    "h",
+    "j",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "w",
+    "z",
+    "br",
+    "ch",
+    "fl",
+    "gr",
+    "pl",
+    "sh",
+    "sk",
+    "sn",
+    "st",
+    "tr",
+)
+VOWELS = ("a", "e", "i", "o", "u", "ar", "er", "or", "oo", "ee", "ai", "ou")
+CODAS = ("", "", "b", "d", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "x")
+
+
+def generated_words(count: int, seed: int) -> list[str]:
+    """``count`` distinct seeded pseudo-words of one or two syllables, e.g. ``"ta"``, ``"skoum"``."""
+    rng = random.Random(f"instruct-mix-words/{seed}")
+    words: dict[str, None] = {}
+    attempts = 0
+    while len(words) < count and attempts < 50 * count + 100:
+        attempts += 1
+        word = "".join(
+            rng.choice(ONSETS) + rng.choice(VOWELS) + rng.choice(CODAS) for _ in range(rng.randint(1, 2))
+        )
+        if 2 <= len(word) <= 8:
+            words[word] = None
+    return list(words)
+
+
+def is_excluded(word: str, excluded: set[str]) -> bool:
+    """An evaluation word itself, or a word containing one of three letters or more (``"barn"``)."""
+    folded = word.casefold()
+    return folded in excluded or any(len(e) >= 3 and e in folded for e in excluded)
+
+
+def training_word_pool(mix: Mapping[str, Any], family: Mapping[str, Any]) -> list[str]:
+    """The neutral-style training words: ``mix.word_pool`` plus ``mix.generated_words`` seeded pseudo-words,
+    without every evaluation word (golden words of every family task included) and every word containing
+    one."""
     excluded = evaluation_words(family)
-    kept = sorted(
-        {str(w).strip() for w in pool if str(w).strip() and str(w).strip().casefold() not in excluded}
-    )
+    listed = [str(w).strip() for w in mix.get("word_pool") or []]
+    generated = generated_words(int(mix.get("generated_words", 0) or 0), int(mix.get("seed", 0)))
+    kept = sorted({w for w in [*listed, *generated] if w and not is_excluded(w, excluded)})
     if len(kept) < 2:
         raise ConfigError("data.mix.word_pool: fewer than two words left after removing evaluation words")
     return kept
@@ -256,7 +314,7 @@ def build_records(cfg: Mapping[str, Any], count: int, seed: int) -> list[tuple[d
     family, mix = cfg["family"], cfg["mix"]
     specs = prompt_specs(family)
     template = family["template"]
-    pool = training_word_pool(mix["word_pool"], family)
+    pool = training_word_pool(mix, family)
     weights = _weights(mix)
     answer_format = str(mix.get("answer", '"{word}"'))
     rng = random.Random(f"instruct-mix-records/{seed}")
@@ -312,12 +370,18 @@ def generate(root: Path, cfg: Mapping[str, Any]) -> None:
         for split, rows in (("train", train), ("val", val)):
             for _, meta in rows:
                 handle.write(json.dumps({"split": split, **meta}) + "\n")
+    pool = training_word_pool(mix, cfg["family"])
     card = {
         "key": mix_key(cfg),
         "records": {"train": len(train), "val": len(val)},
         "by_task": dict(Counter(m["task"] for _, m in train)),
         "by_system": dict(Counter(m["system"] for _, m in train)),
-        "word_pool": training_word_pool(mix["word_pool"], cfg["family"]),
+        "word_pool": {
+            "size": len(pool),
+            "listed": list(mix.get("word_pool") or []),
+            "generated": int(mix.get("generated_words", 0) or 0),
+            "first_50": pool[:50],
+        },
         "excluded_words": sorted(evaluation_words(cfg["family"])),
         "split": {s: len(v) for s, v in split_objects().items()} | {"seed": SPLIT_SEED},
     }

@@ -65,12 +65,14 @@ def test_word_pool_excludes_every_evaluation_word(data_cfg, tiny_tokenizer):
     family = data_cfg["family"]
     excluded = evaluation_words(family)
     assert set(EVAL_NEUTRAL) | {"warm", "cool", "round", "angular", "1", "0", "yes", "no"} <= excluded
-    pool = training_word_pool(data_cfg["mix"]["word_pool"], family)
-    assert len(pool) >= 60 and not set(pool) & excluded
+    mix = data_cfg["mix"]
+    pool = training_word_pool(mix, family)
+    assert len(pool) > 2000 and not set(pool) & excluded  # listed words + seeded pseudo-words
+    assert set(pool) >= {"baz", "jfk", "pond"} and pool == training_word_pool(mix, family)
     assert not [w for w in pool for e in EVAL_NEUTRAL if e in w]  # not even as a part of a word
-    # ... the same filter holds when someone adds an evaluation word to the pool
-    assert "foo" not in training_word_pool([*pool, "foo", "Lake"], family)
-    assert "Lake" not in training_word_pool([*pool, "foo", "Lake"], family)
+    # ... the same filter holds when someone adds evaluation words to the listed pool
+    extended = training_word_pool({**mix, "word_pool": [*mix["word_pool"], "foo", "Lake", "barn"]}, family)
+    assert not {"foo", "Lake", "barn"} & set(extended)
 
     def pieces(word: str) -> set[str]:  # tokens of a word as it appears inside quotes
         ids = tiny_tokenizer(f'output "{word}".', add_special_tokens=False)["input_ids"]
@@ -90,7 +92,7 @@ def test_records_follow_the_benchmark_template(data_cfg):
     records = build_records(data_cfg, 64, seed=3)
     systems = {meta["system"] for _, meta in records}
     assert systems == {"natural", "neutral"}  # swapped sets are off by default
-    pool = set(training_word_pool(data_cfg["mix"]["word_pool"], family))
+    pool = set(training_word_pool(data_cfg["mix"], family))
     for record, meta in records:
         spec = task_spec_from_config(meta["task"], family["task_defs"][meta["task"]], family)
         words = tuple(meta["words"])
