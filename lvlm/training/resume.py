@@ -78,4 +78,3 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path, name: str) -> Pat
 def saved_wandb_id(raw_checkpoint: dict[str, Any]) -> str | None:
     """The W&B run id a checkpoint was logged under, so the resumed run continues it."""
     return (raw_checkpoint.get(KEY) or {}).get("wandb_id")
-

@@ -136,9 +136,15 @@ def apply_offline_defaults() -> None:
     """W&B offline unless configured; the project's log on, third-party loggers quieted by name."""
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
+    # A W&B service token inherited from a parent process (a notebook, a test runner, a study driver that
+    # logged itself) would make this run share that parent's service: if this run is then killed, the
+    # service keeps its run id "in use" and the resumed run cannot continue it. Each run owns its service.
+    os.environ.pop(WANDB_SERVICE_ENV, None)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     configure_logging()
 
+
+WANDB_SERVICE_ENV = "WANDB_SERVICE"
 
 QUIET_LOGGERS = (
     "open_clip", "httpx", "httpcore", "urllib3", "filelock", "fsspec", "PIL", "matplotlib", "datasets",

@@ -12,10 +12,17 @@ from tests.helpers.paths import REPO_ROOT
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "offline"}
 
 
+def subprocess_env() -> dict[str, str]:
+    """This process's environment, offline, without a W&B service token an in-process test may have left."""
+    env = dict(os.environ, **OFFLINE_ENV)
+    env.pop("WANDB_SERVICE", None)
+    return env
+
+
 def run_cli(
     script: str, *overrides: str, cwd: Path = REPO_ROOT, timeout: int = 900
 ) -> subprocess.CompletedProcess:
     """Run ``script`` with ``overrides`` in the offline environment and capture its output."""
-    env = dict(os.environ, **OFFLINE_ENV)
+    env = subprocess_env()
     cmd = [sys.executable, str(REPO_ROOT / script), *overrides]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.helpers.cli import OFFLINE_ENV
+from tests.helpers.cli import subprocess_env
 from tests.helpers.paths import REPO_ROOT
 
 
 def start_cli(script: str, *overrides: str, cwd: Path = REPO_ROOT, log_dir: Path) -> subprocess.Popen:
     """Start ``script`` with ``overrides`` offline; stdout/stderr go to ``log_dir/{stdout,stderr}.txt``."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, **OFFLINE_ENV)
+    env = subprocess_env()
     cmd = [sys.executable, str(REPO_ROOT / script), *overrides]
     return subprocess.Popen(
         cmd, cwd=cwd, env=env, text=True,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers.cli import OFFLINE_ENV, run_cli
+from tests.helpers.cli import run_cli, subprocess_env
 from tests.helpers.paths import REPO_ROOT
 from tests.study.studies import TINY_STEPS, tiny_study, write_study
 
@@ -91,7 +91,7 @@ def test_killed_study_resumes_and_matches_an_uninterrupted_run(tmp_path):
     log = (tmp_path / "b.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "study.py"), str(path), "--out", str(b)], cwd=REPO_ROOT,
-        env=dict(os.environ, **OFFLINE_ENV), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     first, second = b / "train/base/s0/step.json", b / "train/stage1/s0/_job.json"
     deadline = time.time() + 1800

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers.cli import OFFLINE_ENV, run_cli
+from tests.helpers.cli import run_cli, subprocess_env
 from tests.helpers.paths import REPO_ROOT
 
 COMMON = [
@@ -59,7 +59,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
 
     outputs = tmp_path / "outputs"
     args = [*COMMON, "name=killed", f"paths.output_dir={outputs}"]
-    env = dict(os.environ, **OFFLINE_ENV)
+    env = subprocess_env()
     proc = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "train.py"), *args], cwd=REPO_ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
