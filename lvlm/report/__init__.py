@@ -7,6 +7,20 @@ from its ``study`` key or a ``study.json`` beside it (see ``lvlm.report.inputs``
 ``lvlm.report.table``. docs/report.md describes the outputs and the input contract.
 """
 
-from lvlm.report.build import ReportFiles, build_report, print_report
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lvlm.report.build import ReportFiles, build_report, print_report
 
 __all__ = ["ReportFiles", "build_report", "print_report"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the builder (and matplotlib) only when used: the study spec reads report.directions cheaply."""
+    if name in __all__:
+        from lvlm.report import build
+
+        return getattr(build, name)
+    raise AttributeError(f"module 'lvlm.report' has no attribute {name!r}")

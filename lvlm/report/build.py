@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from lvlm.report.csv_files import render_per_seed_csv, render_table_csv
+from lvlm.report.directions import Direction, check_directions
 from lvlm.report.figures import bar_chart, heatmap, png_bytes
 from lvlm.report.html_page import render_html
 from lvlm.report.inputs import load_runs
@@ -96,9 +97,15 @@ def build_report(
     base: str | None = None,
     order: Sequence[str] | None = None,
     title: str | None = None,
+    directions: Sequence[Direction] = (),
 ) -> ReportFiles:
-    """Read the results under ``paths`` and write every report file into ``out_dir``."""
+    """Read the results under ``paths`` and write every report file into ``out_dir``.
+
+    ``directions`` (a study's ``report.directions``) are checked against the table and stated in words
+    under it in every output.
+    """
     table = build_table(load_runs(paths), base=base, order=order, title=title)
+    table = replace(table, directions=tuple(check_directions(table, directions)))
     out = Path(out_dir) if out_dir is not None else default_out_dir(paths)
     out.mkdir(parents=True, exist_ok=True)
     figure = png_bytes(bar_chart(table), dpi=130)

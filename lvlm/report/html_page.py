@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from lvlm.report.cells import footnote, headers, row_cells
+from lvlm.report.directions import direction_lines
 from lvlm.report.inputs import RunResult
 from lvlm.report.table import StudyTable
 
@@ -100,6 +101,29 @@ def heatmaps_html(table: StudyTable, heatmaps: Mapping[str, bytes]) -> str:
     return "\n".join(parts)
 
 
+def directions_html(table: StudyTable) -> str:
+    """The study's expected directions, checked: one list item per claim with its pairs underneath."""
+    if not table.directions:
+        return ""
+    heading, *lines = direction_lines(table.directions, table)
+    items, current = [], []
+    for line in lines:
+        if line.startswith("- "):
+            if current:
+                items.append(current)
+            current = [line[2:]]
+        else:
+            current.append(line.strip())
+    if current:
+        items.append(current)
+    body = "".join(
+        f"<li>{html.escape(claim)}<ul>{''.join(f'<li>{html.escape(pair)}</li>' for pair in pairs)}</ul></li>"
+        for claim, *pairs in items
+    )
+    note = f'<p class="note">{html.escape(heading)}</p>'
+    return f'<h2>Expected directions</h2>\n{note}\n<ul id="directions">{body}</ul>'
+
+
 def render_html(
     table: StudyTable, figure_png: bytes, heatmaps: Mapping[str, bytes], out_dir: Path, generated: str
 ) -> str:
@@ -127,6 +151,7 @@ by <code>python -m lvlm.report</code>.</p>
 <h2>Table</h2>
 {table_html(table)}
 {notes}
+{directions_html(table)}
 <h2>Figure</h2>
 <img id="figure" alt="Grouped bar chart of F1 × 100 per label system and model" src="{data_uri(figure_png)}">
 <h2>Per task and verbalizer set</h2>

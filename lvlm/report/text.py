@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lvlm.report.cells import footnote, headers, row_cells
+from lvlm.report.directions import direction_lines
 from lvlm.report.table import StudyTable
 
 SMOKE_WARNING = "WARNING: some results were computed on smoke data, not the real evaluation splits."
@@ -33,6 +34,8 @@ def render_text(table: StudyTable) -> str:
         lines += [SMOKE_WARNING, ""]
     lines += aligned([headers(table), *(row_cells(row, table) for row in table.rows)])
     lines += ["", *footnote(table)]
+    if table.directions:
+        lines += ["", *direction_lines(table.directions, table)]
     return "\n".join(lines) + "\n"
 
 
@@ -51,4 +54,8 @@ def render_markdown(table: StudyTable) -> str:
     for row in table.rows:
         lines.append("| " + " | ".join(markdown_cell(cell) for cell in row_cells(row, table)) + " |")
     lines += ["", *(f"{note}  " for note in footnote(table))]
+    if table.directions:
+        claims, *pairs = direction_lines(table.directions, table)
+        lines += ["", f"**{claims}**", ""]
+        lines += [f"  - {line.strip()}" if line.startswith("    ") else line for line in pairs]
     return "\n".join(lines).rstrip() + "\n"

@@ -389,7 +389,8 @@ def build_study_report(study: Study, eval_dirs: list[Path], out_dir: Path, log: 
         log.write_text("lvlm.report is not importable; wrote a plain listing\n" + text, encoding="utf-8")
         return None
     files = build_report(eval_dirs, out_dir=out_dir, base=study.report_base, order=study.evaluated_rows,
-                         title=study.report_title or study.description or study.name)  # fmt: skip
+                         title=study.report_title or study.description or study.name,
+                         directions=study.report_directions)  # fmt: skip
     with log.open("a", encoding="utf-8") as handle:
         handle.write(files.summary)
         if study.report_wandb:

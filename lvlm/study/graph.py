@@ -13,7 +13,7 @@ study's ``results.json`` files do not depend on where its folder is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +144,7 @@ def build_steps(study: Study, out: Path) -> dict[str, Step]:
             "base": study.report_base, "order": study.evaluated_rows, "title": study.report_title,
             "rows": {n: {"label": r.label, "tags": list(r.tags)} for n, r in study.rows.items()},
             "seeds": list(study.seeds),
+            "directions": [asdict(direction) for direction in study.report_directions],
         },
     )  # fmt: skip
     return topological(steps)

@@ -18,7 +18,8 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lvlm.errors import LvlmError
+from lvlm.errors import ConfigError, LvlmError
+from lvlm.report.directions import Direction, parse_directions
 from lvlm.utils.runtime import PROJECT_ROOT
 
 EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"
@@ -37,7 +38,7 @@ STUDY_KEYS = (
 )
 ROW_KEYS = ("label", "tags", "train", "llm_from", "init_from", "needs_build", "evaluate")
 BUILD_KEYS = ("overrides",)
-REPORT_KEYS = ("base", "title", "wandb")
+REPORT_KEYS = ("base", "title", "wandb", "directions")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
@@ -98,6 +99,7 @@ class Study:
     report_base: str | None = None
     report_title: str | None = None
     report_wandb: bool = True
+    report_directions: tuple[Direction, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -312,6 +314,7 @@ def load_study(arg: str | Path) -> Study:
         report_base=report.get("base"),
         report_title=report.get("title"),
         report_wandb=bool(report.get("wandb", True)),
+        report_directions=_parse_directions(report.get("directions"), source),
         raw=data,
     )
     check_rows(study)
@@ -391,6 +394,28 @@ def check_rows(study: Study) -> None:
                 f"report.base row '{base}' is not evaluated (evaluate: false)",
                 f"use an evaluated row: {', '.join(study.evaluated_rows)}",
             )
+    _check_directions(study)
+
+
+def _parse_directions(raw: Any, source: str) -> tuple[Direction, ...]:
+    """``report.directions`` (lvlm/report/directions.py), with the study file named in any error."""
+    if raw is not None and not isinstance(raw, list):
+        raise StudyError(source, "report.directions must be a list", "write directions: [{claim: ..., ...}]")
+    try:
+        return tuple(parse_directions(raw))
+    except ConfigError as exc:
+        raise StudyError(source, str(exc).split("; fix: ")[0], "see experiments/README.md") from exc
+
+
+def _check_directions(study: Study) -> None:
+    """Every row a direction compares must exist and be evaluated."""
+    for direction in study.report_directions:
+        for name in (*direction.lower, *direction.higher):
+            if name not in study.evaluated_rows:
+                raise study.error(
+                    f"report.directions '{direction.claim}' names '{name}', which is not an evaluated row",
+                    f"{_suggest(name, list(study.rows))}use one of {', '.join(study.evaluated_rows)}",
+                )
 
 
 def find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:

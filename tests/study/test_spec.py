@@ -228,6 +228,18 @@ BAD = {
         {"report": {"base": "stage1"}},
         ": report.base row 'stage1' is not evaluated (evaluate: false); fix:",
     ),
+    "direction naming a row that is not evaluated": (
+        {
+            "report": {
+                "directions": [{"claim": "c", "system": "all", "lower": ["fovit"], "higher": ["stage1"]}]
+            }
+        },
+        "report.directions 'c' names 'stage1', which is not an evaluated row; fix:",
+    ),
+    "direction with an unknown system": (
+        {"report": {"directions": [{"claim": "c", "system": "most", "lower": "fovit", "higher": "base"}]}},
+        "report.directions[0]: unknown system 'most'; fix:",
+    ),
 }
 
 
