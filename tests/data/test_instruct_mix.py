@@ -67,8 +67,11 @@ def test_word_pool_excludes_every_evaluation_word(data_cfg, tiny_tokenizer):
     assert set(EVAL_NEUTRAL) | {"warm", "cool", "round", "angular", "1", "0", "yes", "no"} <= excluded
     mix = data_cfg["mix"]
     pool = training_word_pool(mix, family)
-    assert len(pool) > 2000 and not set(pool) & excluded  # listed words + seeded pseudo-words
+    assert len(pool) > 90 and not set(pool) & excluded  # the listed words (generated_words: 0 by default)
     assert set(pool) >= {"baz", "jfk", "pond"} and pool == training_word_pool(mix, family)
+    generated = training_word_pool({**mix, "generated_words": 3000}, family)  # + seeded pseudo-words
+    assert len(generated) > 2000 and set(generated) >= set(pool) and not set(generated) & excluded
+    assert not [w for w in generated for e in EVAL_NEUTRAL if e in w]
     assert not [w for w in pool for e in EVAL_NEUTRAL if e in w]  # not even as a part of a word
     # ... the same filter holds when someone adds evaluation words to the listed pool
     extended = training_word_pool({**mix, "word_pool": [*mix["word_pool"], "foo", "Lake", "barn"]}, family)
