@@ -30,12 +30,19 @@ install-cluster: $(STAMP)  ## Hydra joblib + submitit launchers for study.py --l
 bench-train: $(STAMP)  ## training benchmark: padding, tokens/s vs matmul peak, gradient checkpointing
 	$(PY) benchmarks/bench_train.py
 
+# Tests run in TEST_WORKERS pytest-xdist processes (default 2, one per core of the reference machine), each
+# with one torch/OpenMP thread: two 2-thread torch processes on 2 cores spin against each other and run
+# many times slower than either alone. TEST_WORKERS=0 runs them in this one process.
+TEST_WORKERS ?= 2
+TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=offline OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
 test: $(STAMP)  ## lint, then the whole test suite (what CI runs)
 	$(VENV)/bin/ruff check --quiet .
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest
+	$(TEST_ENV) $(PYTEST)
 
 test-fast: $(STAMP)  ## tests without the slow ones
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=offline $(PY) -m pytest -m "not slow"
+	$(TEST_ENV) $(PYTEST) -m "not slow"
 
 lint: $(STAMP)  ## ruff check + format check
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -1,7 +1,8 @@
 """``python -m lvlm.report <study dir | results.json ...> [--out DIR] [--base ROW] [--order a,b]``.
 
 Builds the study report (table.md/.csv/.tex, per_seed.csv, figure.png, heat maps, report.html,
-summary.txt; ``--title T`` sets its title) and prints the plain-text table plus every file written.
+summary.txt; ``--title T`` sets its title; ``--directions experiments/<study>/study.yaml`` checks that
+study's expected directions) and prints the plain-text table plus every file written.
 ``--wandb`` also logs it to W&B (offline unless ``WANDB_MODE`` says otherwise). Bad input prints
 ``error: <file>: <problem>; fix: ...`` and exits with code 2.
 """
@@ -12,6 +13,7 @@ import argparse
 from collections.abc import Sequence
 
 from lvlm.report.build import build_report, print_report
+from lvlm.report.directions import read_directions
 from lvlm.utils.runtime import apply_offline_defaults, report_user_errors
 
 
@@ -27,6 +29,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--base", help="row the Δ columns compare to (default: a row named 'base', if any)")
     parser.add_argument("--order", help="comma-separated row names to put first, in this order")
     parser.add_argument("--title", help="title of the table, figure and page")
+    parser.add_argument(
+        "--directions",
+        help="a study.yaml (its report.directions) or a YAML list of directions to check and state in words",
+    )
     parser.add_argument("--wandb", action="store_true", help="also log the report to W&B (job_type=report)")
     parser.add_argument("--wandb-project", default="lvlm", help="W&B project (default: lvlm)")
     return parser.parse_args(argv)
@@ -37,7 +43,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     apply_offline_defaults()
     order = [name.strip() for name in args.order.split(",") if name.strip()] if args.order else None
-    files = build_report(args.paths, args.out, base=args.base, order=order, title=args.title)
+    directions = read_directions(args.directions) if args.directions else []
+    files = build_report(
+        args.paths, args.out, base=args.base, order=order, title=args.title, directions=directions
+    )
     print_report(files)
     if args.wandb:
         from lvlm.report.wandb_report import log_report_to_wandb

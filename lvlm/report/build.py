@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from lvlm.report.csv_files import render_per_seed_csv, render_table_csv
-from lvlm.report.directions import Direction, check_directions
+from lvlm.report.directions import Direction, DirectionResult, check_directions
 from lvlm.report.figures import bar_chart, heatmap, png_bytes
 from lvlm.report.html_page import render_html
 from lvlm.report.inputs import load_runs
@@ -45,6 +45,7 @@ class ReportFiles:
     summary_txt: Path
     table: StudyTable
     summary: str
+    directions: tuple[DirectionResult, ...] = ()  # the study's expected directions, checked
 
     def written(self) -> list[Path]:
         """Every file written, in a stable order."""
@@ -85,9 +86,11 @@ def write_heatmaps(table: StudyTable, folder: Path) -> tuple[dict[str, bytes], d
     return images, files
 
 
-def summary_text(table: StudyTable, written: Sequence[Path]) -> str:
-    """The plain-text table followed by the path of every file written."""
-    return render_text(table) + "\nFiles written:\n" + "".join(f"  {path}\n" for path in written)
+def summary_text(
+    table: StudyTable, written: Sequence[Path], directions: Sequence[DirectionResult] = ()
+) -> str:
+    """The plain-text table (and checked directions) followed by the path of every file written."""
+    return render_text(table, directions) + "\nFiles written:\n" + "".join(f"  {path}\n" for path in written)
 
 
 def build_report(
@@ -105,24 +108,25 @@ def build_report(
     under it in every output.
     """
     table = build_table(load_runs(paths), base=base, order=order, title=title)
-    table = replace(table, directions=tuple(check_directions(table, directions)))
+    checked = tuple(check_directions(table, directions))
     out = Path(out_dir) if out_dir is not None else default_out_dir(paths)
     out.mkdir(parents=True, exist_ok=True)
     figure = png_bytes(bar_chart(table), dpi=130)
     images, heatmap_files = write_heatmaps(table, out / "heatmaps")
     files = {name: out / name for name in ("table.md", "table.csv", "table.tex", "per_seed.csv")}
-    files["table.md"].write_text(render_markdown(table), encoding="utf-8")
+    files["table.md"].write_text(render_markdown(table, checked), encoding="utf-8")
     files["table.csv"].write_text(render_table_csv(table), encoding="utf-8")
     files["table.tex"].write_text(render_latex(table), encoding="utf-8")
     files["per_seed.csv"].write_text(render_per_seed_csv(table), encoding="utf-8")
     (out / "figure.png").write_bytes(figure)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    (out / "report.html").write_text(render_html(table, figure, images, out, generated), encoding="utf-8")
+    page = render_html(table, figure, images, out, generated, checked)
+    (out / "report.html").write_text(page, encoding="utf-8")
     report = ReportFiles(
         out, files["table.md"], files["table.csv"], files["table.tex"], files["per_seed.csv"],
-        out / "figure.png", heatmap_files, out / "report.html", out / "summary.txt", table, "",
+        out / "figure.png", heatmap_files, out / "report.html", out / "summary.txt", table, "", checked,
     )  # fmt: skip
-    text = summary_text(table, report.written())
+    text = summary_text(table, report.written(), checked)
     report.summary_txt.write_text(text, encoding="utf-8")
     return replace(report, summary=text)
 

@@ -22,7 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from lvlm.errors import ConfigError
 from lvlm.report.cells import KEY_NAMES, estimate_text
@@ -100,6 +103,24 @@ def parse_directions(
         lower, higher = _names(entry["lower"], place, "lower"), _names(entry["higher"], place, "higher")
         directions.append(Direction(str(entry["claim"]), str(entry["system"]), lower, higher))
     return directions
+
+
+def read_directions(path: str | Path) -> list[Direction]:
+    """Directions from a YAML file: a study file (its ``report.directions``) or a bare list of them."""
+    source = Path(path)
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(
+            f"{source}: cannot read directions ({exc}); fix: pass a study.yaml or a YAML list"
+        ) from exc
+    if isinstance(data, Mapping):
+        data = (data.get("report") or {}).get("directions")
+    if not isinstance(data, list):
+        raise ConfigError(
+            f"{source}: holds no list of directions; fix: add report.directions (experiments/README.md)"
+        )
+    return parse_directions(data, where=f"{source}: directions")
 
 
 def _names(value: Any, place: str, key: str) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from lvlm.report.cells import footnote, headers, row_cells
-from lvlm.report.directions import direction_lines
+from lvlm.report.directions import DirectionResult, direction_lines
 from lvlm.report.inputs import RunResult
 from lvlm.report.table import StudyTable
 
@@ -101,11 +101,11 @@ def heatmaps_html(table: StudyTable, heatmaps: Mapping[str, bytes]) -> str:
     return "\n".join(parts)
 
 
-def directions_html(table: StudyTable) -> str:
+def directions_html(table: StudyTable, directions: Sequence[DirectionResult]) -> str:
     """The study's expected directions, checked: one list item per claim with its pairs underneath."""
-    if not table.directions:
+    if not directions:
         return ""
-    heading, *lines = direction_lines(table.directions, table)
+    heading, *lines = direction_lines(directions, table)
     items, current = [], []
     for line in lines:
         if line.startswith("- "):
@@ -125,7 +125,12 @@ def directions_html(table: StudyTable) -> str:
 
 
 def render_html(
-    table: StudyTable, figure_png: bytes, heatmaps: Mapping[str, bytes], out_dir: Path, generated: str
+    table: StudyTable,
+    figure_png: bytes,
+    heatmaps: Mapping[str, bytes],
+    out_dir: Path,
+    generated: str,
+    directions: Sequence[DirectionResult] = (),
 ) -> str:
     """The whole page as a string; links are relative to ``out_dir``, where the page is written."""
     notes = "".join(f'<p class="note">{note_html(note)}</p>' for note in footnote(table))
@@ -151,7 +156,7 @@ by <code>python -m lvlm.report</code>.</p>
 <h2>Table</h2>
 {table_html(table)}
 {notes}
-{directions_html(table)}
+{directions_html(table, directions)}
 <h2>Figure</h2>
 <img id="figure" alt="Grouped bar chart of F1 × 100 per label system and model" src="{data_uri(figure_png)}">
 <h2>Per task and verbalizer set</h2>

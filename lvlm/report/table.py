@@ -13,14 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from lvlm.errors import ConfigError, UnknownNameError
 from lvlm.report.inputs import LABEL_SYSTEMS, SUMMARY_KEYS, RunResult
 from lvlm.report.stats import mean, sample_std, t_interval
-
-if TYPE_CHECKING:
-    from lvlm.report.directions import DirectionResult
 
 DEFAULT_BASE = "base"
 DEFAULT_TITLE = "Instruction following under verbalizer manipulation"
@@ -69,7 +65,6 @@ class StudyTable:
     confidence: float
     title: str
     study_name: str | None
-    directions: tuple[DirectionResult, ...] = ()  # the study's expected directions, checked (directions.py)
 
     @property
     def smoke(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lvlm.report.cells import footnote, headers, row_cells
-from lvlm.report.directions import direction_lines
+from lvlm.report.directions import DirectionResult, direction_lines
 from lvlm.report.table import StudyTable
 
 SMOKE_WARNING = "WARNING: some results were computed on smoke data, not the real evaluation splits."
@@ -27,15 +27,15 @@ def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
     return [line(rows[0]), rule, *(line(row) for row in rows[1:])]
 
 
-def render_text(table: StudyTable) -> str:
+def render_text(table: StudyTable, directions: Sequence[DirectionResult] = ()) -> str:
     """The table as aligned plain text, with title, smoke warning and footnote."""
     lines = [table.title, ""]
     if table.smoke:
         lines += [SMOKE_WARNING, ""]
     lines += aligned([headers(table), *(row_cells(row, table) for row in table.rows)])
     lines += ["", *footnote(table)]
-    if table.directions:
-        lines += ["", *direction_lines(table.directions, table)]
+    if directions:
+        lines += ["", *direction_lines(directions, table)]
     return "\n".join(lines) + "\n"
 
 
@@ -43,7 +43,7 @@ def markdown_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(table: StudyTable) -> str:
+def render_markdown(table: StudyTable, directions: Sequence[DirectionResult] = ()) -> str:
     """The table as GitHub Markdown, with title, smoke warning and footnote."""
     lines = [f"# {markdown_cell(table.title)}", ""]
     if table.smoke:
@@ -54,8 +54,8 @@ def render_markdown(table: StudyTable) -> str:
     for row in table.rows:
         lines.append("| " + " | ".join(markdown_cell(cell) for cell in row_cells(row, table)) + " |")
     lines += ["", *(f"{note}  " for note in footnote(table))]
-    if table.directions:
-        claims, *pairs = direction_lines(table.directions, table)
+    if directions:
+        claims, *pairs = direction_lines(directions, table)
         lines += ["", f"**{claims}**", ""]
         lines += [f"  - {line.strip()}" if line.startswith("    ") else line for line in pairs]
     return "\n".join(lines).rstrip() + "\n"

@@ -66,7 +66,7 @@ def test_claims_on_the_fixture_study(report, study_dir: Path):
 def test_directions_are_stated_in_words_in_every_output(study_dir: Path, tmp_path: Path):
     claim = Direction("FO above NoFO", "all", ("nofovit",), ("fovit",))
     files = build_report([study_dir], tmp_path / "report", base="base", directions=[claim])
-    (result,) = files.table.directions
+    (result,) = files.directions
     words = f"FO above NoFO [All]: {result.verdict}"
     assert words in files.summary and words in files.summary_txt.read_text(encoding="utf-8")
     assert words in files.table_md.read_text(encoding="utf-8")
@@ -78,3 +78,22 @@ def test_directions_are_stated_in_words_in_every_output(study_dir: Path, tmp_pat
     assert (
         "Expected directions" not in plain.summary and 'id="directions"' not in plain.report_html.read_text()
     )
+
+
+def test_cli_reads_the_directions_of_a_study_file(study_dir: Path, tmp_path: Path, capsys):
+    from lvlm.report.__main__ import main
+
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(
+        "report:\n  directions:\n"
+        '    - {claim: "FO above NoFO", system: natural, lower: nofovit, higher: fovit}\n',
+        encoding="utf-8",
+    )
+    main([str(study_dir), "--out", str(tmp_path / "r"), "--directions", str(study_file)])
+    assert "- FO above NoFO [Natural]: " in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("report: {base: base}\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(study_dir), "--out", str(tmp_path / "r2"), "--directions", str(bad)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and f"{bad}: holds no list of directions; fix:" in err
