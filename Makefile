@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install lvlm with dev tools
 
-demo: $(STAMP)  ## the miniature study end to end: data, base, 4 conditions + LLaVA-style, eval, report (CPU, ~12 min)
+demo: $(STAMP)  ## the miniature study end to end: data, base, 4 conditions + LLaVA-style, eval, report (CPU, ~11 min)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) study.py experiments/mini
 
 study-plan: $(STAMP)  ## paper A's study plan on GPU nodes (what would run; runs nothing)
