@@ -24,7 +24,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from lvlm.study.configs import RowFacts, hydra_value, overlay_text, parse_overrides
-from lvlm.study.graph import Step, row_eval_overrides, row_train_overrides
+from lvlm.study.graph import CHECKPOINT, Step, row_eval_overrides, row_train_overrides
 from lvlm.study.hydra_callback import MARKER
 from lvlm.study.process import Signals, run_logged, tail
 from lvlm.study.spec import Study, StudyError, display
@@ -245,7 +245,8 @@ class Runner:
                 seed = "${seed}"
                 if kind == "train":
                     texts = row_train_overrides(study, row, self.out, seed)
-                    extra: dict[str, Any] = {"name": f"{study.name}-{row.name}-s{seed}"}
+                    # ckpt_path=auto: a rerun of a stopped step continues from its own last.ckpt
+                    extra: dict[str, Any] = {"name": f"{study.name}-{row.name}-s{seed}", "ckpt_path": "auto"}
                     if self._row_has_wandb(row.name):
                         extra["logger"] = {"wandb": {"group": study.name, "job_type": "train",
                                                      "tags": list(row.tags)}}  # fmt: skip
@@ -324,11 +325,17 @@ class Runner:
 
     # ---------------------------------------------------------------------------------------- single
     def prepare(self, step: Step) -> None:
-        """Move an earlier partial or stale folder of ``step`` aside (a resumable build is kept)."""
+        """Move an earlier partial or stale folder of ``step`` aside (resumable build or training: kept)."""
         directory = step.directory(self.out)
         record = read_record(directory) or {}
-        if step.kind == "build" and record.get("fingerprint") == self.plan[step.name].fingerprint:
+        same_inputs = record.get("fingerprint") == self.plan[step.name].fingerprint
+        if step.kind == "build" and same_inputs:
             return  # build_data.py resumes its own stages
+        if step.kind == "train" and same_inputs and (directory / CHECKPOINT).is_file():
+            (directory / MARKER).unlink(missing_ok=True)  # the old attempt's job marker is not this job's
+            self.log("resume", step.name, f"from {CHECKPOINT} (ckpt_path=auto)")
+            self.print(f"  resume {step.name} from its {CHECKPOINT}")
+            return  # train.py continues from the checkpoint the stopped attempt saved
         if step.kind == "export":
             for partial in directory.parent.glob(f".{directory.name}.partial-*"):
                 shutil.rmtree(partial, ignore_errors=True)

@@ -43,16 +43,17 @@ EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
 FINISHED, INTERRUPTED = "finished", "interrupted"
 
 
-def resume_path(cfg: Mapping[str, Any]) -> Path | None:
-    """The checkpoint ``ckpt_path`` names (``last`` resolved), or None (plain cfg)."""
-    return resolve_ckpt_path(cfg.get("ckpt_path"), Path(cfg["paths"]["output_dir"]), str(cfg["name"]))
+def resume_path(cfg: Mapping[str, Any], run_dir: Path | None = None) -> Path | None:
+    """The checkpoint ``ckpt_path`` names (``last``/``auto`` resolved), or None (plain cfg)."""
+    output_dir = Path(cfg["paths"]["output_dir"])
+    return resolve_ckpt_path(cfg.get("ckpt_path"), output_dir, str(cfg["name"]), run_dir)
 
 
-def check_checkpoint_args(cfg: Mapping[str, Any]) -> None:
+def check_checkpoint_args(cfg: Mapping[str, Any], run_dir: Path | None = None) -> None:
     """One line for a broken ``init_from`` / ``ckpt_path`` file or a mismatched ``ckpt_path`` (plain cfg)."""
     if cfg.get("init_from"):
         read_checkpoint(cfg["init_from"], what="init_from checkpoint", mmap=True)
-    ckpt_path = resume_path(cfg)
+    ckpt_path = resume_path(cfg, run_dir)
     if ckpt_path:
         ckpt = read_checkpoint(ckpt_path, what="ckpt_path checkpoint", mmap=True)
         check_resume_setup(ckpt, cfg["model"], cfg["stage"]["train"])

@@ -64,10 +64,26 @@ def find_last_checkpoint(output_dir: Path, name: str) -> Path:
     return max(candidates, key=lambda path: path.stat().st_mtime)
 
 
-def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path, name: str) -> Path | None:
-    """``ckpt_path`` as given, or the newest checkpoint of run ``name`` for ``ckpt_path=last``."""
+AUTO = "auto"
+
+
+def resolve_ckpt_path(
+    ckpt_path: str | None, output_dir: Path, name: str, run_dir: Path | None = None
+) -> Path | None:
+    """``ckpt_path`` as given; ``last``: the newest checkpoint of run ``name``; ``auto``: this run
+    directory's own ``checkpoints/last.ckpt`` if an earlier, interrupted attempt left one, else none.
+
+    ``auto`` is what the study runner passes, so that a training step it reruns in the same directory
+    continues from where it was stopped instead of starting over.
+    """
     if not ckpt_path:
         return None
+    if str(ckpt_path) == AUTO:
+        found = (run_dir / "checkpoints" / "last.ckpt") if run_dir is not None else None
+        if found is None or not found.is_file():
+            return None
+        log.info("ckpt_path=auto: resuming the interrupted run in this directory from %s", found)
+        return found
     if str(ckpt_path) == "last":
         found = find_last_checkpoint(output_dir, name)
         log.info("ckpt_path=last: resuming from %s", found)

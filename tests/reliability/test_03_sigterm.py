@@ -45,3 +45,15 @@ def test_sigterm_saves_a_resumable_checkpoint_and_exits_143(tmp_path):
                       f"hydra.run.dir={second}")  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert _steps(second) == [saved + 1, saved + 2]
+
+    # ckpt_path=auto (what study.py passes): rerun into the stopped run's own directory → it continues there
+    again = run_cli("train.py", f"trainer.max_steps={saved + 1}", *COMMON, "ckpt_path=auto",
+                    f"hydra.run.dir={first}")  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _steps(first)[-1] == saved + 1 and saved + 1 not in _steps(first)[:-1]
+    assert json.loads((first / "run.json").read_text())["status"] == "finished"
+    # ... and into a directory without a checkpoint it starts from step 1
+    fresh = tmp_path / "fresh"
+    started = run_cli("train.py", "trainer.max_steps=1", *COMMON, "ckpt_path=auto", f"hydra.run.dir={fresh}")
+    assert started.returncode == 0, started.stderr[-3000:]
+    assert _steps(fresh) == [1]

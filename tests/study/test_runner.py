@@ -123,7 +123,12 @@ def test_killed_study_resumes_and_matches_an_uninterrupted_run(tmp_path):
     for name in EVALS:
         assert same_results(a / name / "results.json", b / name / "results.json"), name
     interrupted = {n for n, r in killed.items() if r["status"] == "interrupted"}
-    assert interrupted <= events.get("moved-aside", set()) and interrupted <= events["start"]
+    assert interrupted <= events["start"]
+    resumed_steps = events.get("resume", set())  # a training step SIGTERM stopped after saving last.ckpt
+    assert interrupted <= events.get("moved-aside", set()) | resumed_steps
+    assert all(name.startswith("train/") for name in resumed_steps) and resumed_steps <= interrupted
+    for name in resumed_steps:  # it continued in its own folder from the saved step (results checked below)
+        assert "ckpt_path=auto: resuming" in (b / name / "train.log").read_text(), name
 
     # W&B: one group per study, job types, the row's tags; study.json beside results.json
     train_cfg = yaml.safe_load((b / "train/fovit/s0/config.yaml").read_text())
