@@ -39,7 +39,7 @@ from lvlm.training.lifecycle import (
     resume_path,
 )
 from lvlm.training.module import LVLMModule
-from lvlm.training.resume import resolve_ckpt_path, saved_wandb_id
+from lvlm.training.resume import saved_wandb_id
 from lvlm.utils.config import to_plain
 from lvlm.utils.runtime import (
     PROJECT_ROOT,
@@ -79,14 +79,14 @@ def build_module(cfg: DictConfig) -> tuple[LVLMModule, LlavaDataModule]:
 
 def run(cfg: DictConfig) -> dict[str, object]:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    ckpt_path = resume_path(to_plain(cfg), run_dir)  # ckpt_path=last / auto resolved once
     if is_launch_rank_zero():  # another run's results in this dir: one line, nothing overwritten
-        claim_run_dir(run_dir, resume_from=resume_path(to_plain(cfg), run_dir))
+        claim_run_dir(run_dir, resume_from=ckpt_path)
     apply_global_batch(cfg)  # trainer.accumulate_grad_batches from data.global_batch_size
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
-    check_checkpoint_args(to_plain(cfg), run_dir)  # broken or mismatched files: one line, before building
+    check_checkpoint_args(to_plain(cfg), ckpt_path)  # broken or mismatched files: one line, before building
     module, datamodule = build_module(cfg)
     log.info("trainable parameters: %s", module.trainable_counts)
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), Path(cfg.paths.output_dir), str(cfg.name), run_dir)
     loggers = build_loggers(cfg, ckpt_path)
     for logger in loggers:
         logger.log_hyperparams(to_plain(cfg))

@@ -160,17 +160,29 @@ def check_directions(table: StudyTable, directions: Sequence[Direction]) -> list
     return [check_direction(direction, rows) for direction in directions]
 
 
-def direction_lines(results: Sequence[DirectionResult], table: StudyTable) -> list[str]:
-    """The checked directions as plain-text lines: one per claim, then one indented line per pair."""
+DIRECTIONS_HEADING = "Expected directions (from the study file), checked against the CIs above:"
+
+
+def claim_text(result: DirectionResult) -> str:
+    """``<claim> [<System>]: <verdict>``."""
+    direction = result.direction
+    return f"{direction.claim} [{KEY_NAMES[direction.system]}]: {result.verdict}"
+
+
+def pair_text(pair: PairVerdict, table: StudyTable) -> str:
+    """``<lower label> <estimate> < <higher label> <estimate>: <verdict>``."""
     labels = {row.row: row.label for row in table.rows}
-    lines = ["Expected directions (from the study file), checked against the CIs above:"]
+    low, high = labels.get(pair.lower, pair.lower), labels.get(pair.higher, pair.higher)
+    values = estimate_text(pair.lower_value), estimate_text(pair.higher_value)
+    return f"{low} {values[0]} < {high} {values[1]}: {pair.verdict}"
+
+
+def direction_lines(
+    results: Sequence[DirectionResult], table: StudyTable, claim: str = "- ", pair: str = "    "
+) -> list[str]:
+    """The heading, then per direction its claim line and one line per pair, after the given prefixes."""
+    lines = [DIRECTIONS_HEADING]
     for result in results:
-        direction = result.direction
-        lines.append(f"- {direction.claim} [{KEY_NAMES[direction.system]}]: {result.verdict}")
-        for pair in result.pairs:
-            low, high = labels.get(pair.lower, pair.lower), labels.get(pair.higher, pair.higher)
-            lines.append(
-                f"    {low} {estimate_text(pair.lower_value)} < {high} {estimate_text(pair.higher_value)}: "
-                f"{pair.verdict}"
-            )
+        lines.append(claim + claim_text(result))
+        lines += [pair + pair_text(verdict, table) for verdict in result.pairs]
     return lines

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from lvlm.report.cells import footnote, headers, row_cells
-from lvlm.report.directions import DirectionResult, direction_lines
+from lvlm.report.directions import DIRECTIONS_HEADING, DirectionResult, claim_text, pair_text
 from lvlm.report.inputs import RunResult
 from lvlm.report.table import StudyTable
 
@@ -105,23 +105,14 @@ def directions_html(table: StudyTable, directions: Sequence[DirectionResult]) ->
     """The study's expected directions, checked: one list item per claim with its pairs underneath."""
     if not directions:
         return ""
-    heading, *lines = direction_lines(directions, table)
-    items, current = [], []
-    for line in lines:
-        if line.startswith("- "):
-            if current:
-                items.append(current)
-            current = [line[2:]]
-        else:
-            current.append(line.strip())
-    if current:
-        items.append(current)
-    body = "".join(
-        f"<li>{html.escape(claim)}<ul>{''.join(f'<li>{html.escape(pair)}</li>' for pair in pairs)}</ul></li>"
-        for claim, *pairs in items
+    items = "".join(
+        f"<li>{html.escape(claim_text(result))}<ul>"
+        + "".join(f"<li>{html.escape(pair_text(pair, table))}</li>" for pair in result.pairs)
+        + "</ul></li>"
+        for result in directions
     )
-    note = f'<p class="note">{html.escape(heading)}</p>'
-    return f'<h2>Expected directions</h2>\n{note}\n<ul id="directions">{body}</ul>'
+    note = f'<p class="note">{html.escape(DIRECTIONS_HEADING)}</p>'
+    return f'<h2>Expected directions</h2>\n{note}\n<ul id="directions">{items}</ul>'
 
 
 def render_html(

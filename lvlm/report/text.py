@@ -55,7 +55,6 @@ def render_markdown(table: StudyTable, directions: Sequence[DirectionResult] = (
         lines.append("| " + " | ".join(markdown_cell(cell) for cell in row_cells(row, table)) + " |")
     lines += ["", *(f"{note}  " for note in footnote(table))]
     if directions:
-        claims, *pairs = direction_lines(directions, table)
-        lines += ["", f"**{claims}**", ""]
-        lines += [f"  - {line.strip()}" if line.startswith("    ") else line for line in pairs]
+        heading, *items = direction_lines(directions, table, claim="- ", pair="  - ")
+        lines += ["", f"**{heading}**", "", *items]
     return "\n".join(lines).rstrip() + "\n"

@@ -19,8 +19,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
-from lvlm.utils.runtime import WANDB_SERVICE_ENV
-
 POLL_S = 0.5
 GRACE_S = 60.0
 
@@ -86,7 +84,6 @@ def run_logged(
     """Run ``cmd``, appending its output to ``log_path`` (and stdout with ``echo``); returns the exit code."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     child_env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")
-    child_env.pop(WANDB_SERVICE_ENV, None)  # each stage owns its W&B service (see apply_offline_defaults)
     with log_path.open("ab") as log:
         log.write(f"$ {' '.join(cmd)}\n".encode())
         log.flush()

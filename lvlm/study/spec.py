@@ -404,7 +404,8 @@ def _parse_directions(raw: Any, source: str) -> tuple[Direction, ...]:
     try:
         return tuple(parse_directions(raw))
     except ConfigError as exc:
-        raise StudyError(source, str(exc).split("; fix: ")[0], "see experiments/README.md") from exc
+        problem, _, fix = str(exc).partition("; fix: ")
+        raise StudyError(source, problem, fix or "see experiments/README.md") from exc
 
 
 def _check_directions(study: Study) -> None:

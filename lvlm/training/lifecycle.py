@@ -49,11 +49,11 @@ def resume_path(cfg: Mapping[str, Any], run_dir: Path | None = None) -> Path | N
     return resolve_ckpt_path(cfg.get("ckpt_path"), output_dir, str(cfg["name"]), run_dir)
 
 
-def check_checkpoint_args(cfg: Mapping[str, Any], run_dir: Path | None = None) -> None:
-    """One line for a broken ``init_from`` / ``ckpt_path`` file or a mismatched ``ckpt_path`` (plain cfg)."""
+def check_checkpoint_args(cfg: Mapping[str, Any], ckpt_path: Path | None) -> None:
+    """One line for a broken ``init_from`` / ``ckpt_path`` file or a mismatched ``ckpt_path`` (plain cfg;
+    ``ckpt_path`` as ``resume_path`` resolved it)."""
     if cfg.get("init_from"):
         read_checkpoint(cfg["init_from"], what="init_from checkpoint", mmap=True)
-    ckpt_path = resume_path(cfg, run_dir)
     if ckpt_path:
         ckpt = read_checkpoint(ckpt_path, what="ckpt_path checkpoint", mmap=True)
         check_resume_setup(ckpt, cfg["model"], cfg["stage"]["train"])

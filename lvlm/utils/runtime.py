@@ -132,6 +132,9 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("lvlm_run_id", run_id)
 
 
+WANDB_SERVICE_ENV = "WANDB_SERVICE"  # how wandb tells child processes which service to log through
+
+
 def apply_offline_defaults() -> None:
     """W&B offline unless configured; the project's log on, third-party loggers quieted by name."""
     os.environ.setdefault("WANDB_MODE", "offline")
@@ -143,8 +146,6 @@ def apply_offline_defaults() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     configure_logging()
 
-
-WANDB_SERVICE_ENV = "WANDB_SERVICE"
 
 QUIET_LOGGERS = (
     "open_clip", "httpx", "httpcore", "urllib3", "filelock", "fsspec", "PIL", "matplotlib", "datasets",
